@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what building and testing phi_guard needs, when it is missing.
+# Debian 12 with PostgreSQL 15.  As root it installs with apt-get; as anyone
+# else it names the packages to install and fails.
+set -euo pipefail
+
+need=()
+[ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] || need+=(postgresql-server-dev-15)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+[ -d /usr/share/postgresql/15/extension ] && [ -f /usr/share/postgresql/15/extension/pgcrypto.control ] || need+=(postgresql-contrib)
+[ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+perl -MIPC::Run -e1 2>/dev/null || need+=(libipc-run-perl)
+/usr/bin/python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null || need+=(python3-cryptography)
+/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || need+=(python3-psycopg2)
+command -v gcc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+command -v runuser >/dev/null || need+=(util-linux)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "phi_guard needs these Debian packages: ${need[*]}" >&2
+  echo "Install them as root: apt-get install ${need[*]}" >&2
+  exit 1
+fi
+echo "Installing: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

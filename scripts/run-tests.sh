@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# make test: build, install, then run every test suite and print one total
+# line "total: N passed, M failed".
+#
+# PostgreSQL refuses to run as root, so when run as root the suites run as
+# the unprivileged user $PG_USER (default postgres) in a scratch copy of the
+# tree that it owns; each suite starts its own temporary instance that
+# listens on a Unix socket only and is stopped afterwards.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/pg-env.sh
+
+make -s PG_CONFIG="$PG_CONFIG" all >/dev/null && make -s PG_CONFIG="$PG_CONFIG" install >/dev/null \
+  || { echo "build or install failed" >&2; exit 1; }
+
+ROOT=$(mktemp -d /tmp/phi_guard_test.XXXXXX)
+SRC=$ROOT/src
+mkdir -p "$SRC"
+tar --exclude=.git --exclude=tmp_check -cf - . | tar -C "$SRC" -xf -
+new_master_key "$ROOT/master.key"
+cat > "$ROOT/phi_guard.conf" <<CONF
+shared_preload_libraries = 'phi_guard'
+phi_guard.master_key_file = '$ROOT/master.key'
+listen_addresses = ''
+# log everything, so the scan below can show that no secret reaches the log
+log_statement = 'all'
+log_min_messages = debug1
+log_min_error_statement = debug1
+CONF
+[ "$(id -u)" -eq 0 ] && chown -R "$PG_USER" "$ROOT"
+
+passed=0; failed=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# pg_regress-style summary: "All N tests passed." / "M of N tests failed."
+count_regress() {
+  local log=$1 n m
+  if n=$(grep -oE 'All [0-9]+ tests passed' "$log" | grep -oE '[0-9]+'); then add "$n" 0
+  elif read -r m n < <(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | grep -oE '[0-9]+' | paste -sd' '); then
+    add $((n - m)) "$m"
+  else add 0 1; fi
+}
+
+echo "== unit tests (src/core)"
+make -s -C test/unit run 2>&1 | tee "$ROOT/unit.log"
+if read -r p f < <(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$ROOT/unit.log" | grep -oE '[0-9]+' | paste -sd' '); then
+  add "$p" "$f"
+else add 0 1; fi
+
+echo "== pg_regress"
+as_pg_user "$PGXS_DIR/src/test/regress/pg_regress" \
+  --inputdir="$SRC" --outputdir="$ROOT/regress_out" --bindir="$PG_BINDIR" \
+  --temp-instance="$ROOT/regress" --temp-config="$ROOT/phi_guard.conf" \
+  --dbname=contrib_regression \
+  $(cd "$SRC/sql" && ls *.sql | sed 's/\.sql$//') 2>&1 | tee "$ROOT/regress.log"
+count_regress "$ROOT/regress.log"
+[ -f "$ROOT/regress_out/regression.diffs" ] && cat "$ROOT/regress_out/regression.diffs"
+
+echo "== isolation"
+as_pg_user "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
+  --inputdir="$SRC/test/isolation" --outputdir="$ROOT/isolation_out" --bindir="$PG_BINDIR" \
+  --temp-instance="$ROOT/isolation" --temp-config="$ROOT/phi_guard.conf" \
+  $(cd "$SRC/test/isolation/specs" && ls *.spec | sed 's/\.spec$//') 2>&1 | tee "$ROOT/isolation.log"
+count_regress "$ROOT/isolation.log"
+[ -f "$ROOT/isolation_out/regression.diffs" ] && cat "$ROOT/isolation_out/regression.diffs"
+
+echo "== no secrets in the server logs"
+key=$(tr -d ' \n' < "$ROOT/master.key")
+if grep -rqiF "$key" "$ROOT/regress_out/log" "$ROOT/isolation_out/log" 2>/dev/null; then
+  echo "not ok: the master key appears in a server log"; add 0 1
+else
+  echo "ok: the master key appears in no server log"; add 1 0
+fi
+
+echo "== TAP (test/t)"
+as_pg_user env -C "$SRC" TESTDIR="$ROOT/tap" PATH="$PG_BINDIR:$PATH" \
+  PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+  prove -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/t" test/t/*.pl 2>&1 | tee "$ROOT/tap.log"
+if t=$(grep -oE 'Tests=[0-9]+' "$ROOT/tap.log" | grep -oE '[0-9]+'); then
+  f=$(grep -oE 'Failed: [0-9]+\)' "$ROOT/tap.log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+  bad=$(grep -cE 'Wstat: [1-9]' "$ROOT/tap.log" || true)
+  [ "$f" -eq 0 ] && [ "$bad" -gt 0 ] && f=$bad
+  add $((t - f)) "$f"
+else add 0 1; fi
+
+if [ "$failed" -eq 0 ]; then
+  rm -rf "$ROOT"
+else
+  echo "test output kept in $ROOT"
+fi
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,310 @@
+/*
+ * encrypt.c — phi_encrypt, phi_decrypt, phi_decrypt_bytea, phi_rewrap
+ * (SPEC §2-§3).
+ *
+ * Hot path per row: one fn_extra check (key name or id unchanged and the
+ * keyring not flushed since), one palloc for the result, one AES-GCM
+ * operation on a prepared context and a nonce from the batched buffer.
+ * When the fn_extra cache is first set up (once per call site per query) we
+ * accept pending invalidations, so a rotate or destroy committed elsewhere
+ * is seen even inside a long transaction that takes no new locks.
+ *
+ * Text plaintext and aad are encrypted as UTF-8 (converted from and to the
+ * database encoding when it is not UTF-8), so values decrypt anywhere.
+ * Plaintext buffers this file allocates for its own use are wiped.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+
+#include "core/ciphertext.h"
+#include "core/secmem.h"
+#include "keyring.h"
+#include "phi_guard.h"
+
+typedef struct CallCache
+{
+	uint64		generation;
+	uint32		key_id;			/* decrypt: last key id */
+	int			name_len;		/* encrypt: last key name */
+	char		name[KEY_NAME_MAX + 1];
+	KeyEntry   *entry;
+} CallCache;
+
+static CallCache *
+call_cache(FunctionCallInfo fcinfo)
+{
+	CallCache  *c = (CallCache *) fcinfo->flinfo->fn_extra;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallCache));
+		fcinfo->flinfo->fn_extra = c;
+		AcceptInvalidationMessages();
+	}
+	return c;
+}
+
+/* The active key for the key name argument, cached per call site. */
+static KeyEntry *
+encryption_key(FunctionCallInfo fcinfo, int argno)
+{
+	CallCache  *c = call_cache(fcinfo);
+	text	   *name;
+	int			len;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key name must not be null")));
+	name = PG_GETARG_TEXT_PP(argno);
+	len = VARSIZE_ANY_EXHDR(name);
+	if (c->entry && c->generation == keyring_generation &&
+		c->name_len == len && memcmp(c->name, VARDATA_ANY(name), len) == 0)
+		return c->entry;
+
+	c->entry = keyring_active(VARDATA_ANY(name), len);
+	c->generation = keyring_generation;
+	c->name_len = len;
+	memcpy(c->name, VARDATA_ANY(name), len);
+	return c->entry;
+}
+
+/* The key a value names in its header, cached per call site. */
+static KeyEntry *
+decryption_key(FunctionCallInfo fcinfo, uint32 key_id)
+{
+	CallCache  *c = call_cache(fcinfo);
+
+	if (c->entry && c->generation == keyring_generation && c->key_id == key_id)
+		return c->entry;
+	c->entry = keyring_by_id(key_id);
+	c->generation = keyring_generation;
+	c->key_id = key_id;
+	return c->entry;
+}
+
+/* The optional aad argument as UTF-8 bytes; ptr NULL when SQL NULL. */
+static phic_bytes
+aad_arg(FunctionCallInfo fcinfo, int argno)
+{
+	phic_bytes	aad = {NULL, 0};
+
+	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
+	{
+		text	   *t = PG_GETARG_TEXT_PP(argno);
+		const char *p = VARDATA_ANY(t);
+		int			len = VARSIZE_ANY_EXHDR(t);
+		char	   *u = pg_server_to_any(p, len, PG_UTF8);
+
+		aad.ptr = (const uint8 *) u;
+		aad.len = (u == p) ? (size_t) len : strlen(u);
+		if (aad.ptr == NULL)
+			aad.ptr = (const uint8 *) "";
+	}
+	return aad;
+}
+
+static bytea *
+seal(KeyEntry *key, int bytea_flag, phic_bytes aad, phic_bytes pt)
+{
+	size_t		size = phic_ct_size(pt.len);
+	bytea	   *out;
+	phic_status st;
+
+	if (size == 0 || size > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value is too long to encrypt"),
+				 errdetail("The encrypted value would exceed the 1 GB field limit.")));
+	out = (bytea *) palloc(VARHDRSZ + size);
+	SET_VARSIZE(out, VARHDRSZ + size);
+	st = phic_ct_seal(key->gcm, key->id, bytea_flag, aad, pt, (uint8 *) VARDATA(out));
+	if (st != PHIC_OK)
+		errors_raise_core(st, "encrypt value");
+	return out;
+}
+
+static void
+parse_or_error(bytea *v, phic_ct *ct)
+{
+	if (phic_ct_parse((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), ct) != PHIC_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid phi_ciphertext value")));
+}
+
+/* Decrypt into a fresh varlena of the plaintext's size. */
+static bytea *
+open_value(KeyEntry *key, const phic_ct *ct, phic_bytes aad)
+{
+	bytea	   *out = (bytea *) palloc(VARHDRSZ + ct->body_len);
+	phic_status st;
+
+	SET_VARSIZE(out, VARHDRSZ + ct->body_len);
+	st = phic_ct_open(key->gcm, ct, aad, (uint8 *) VARDATA(out));
+	if (st != PHIC_OK)
+	{
+		pfree(out);
+		errors_raise_core(st, "decrypt value");
+	}
+	return out;
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_encrypt_text);
+
+/* phi_encrypt(plaintext text, key_name text, aad text DEFAULT NULL) */
+Datum
+phi_guard_encrypt_text(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	KeyEntry   *key;
+	phic_bytes	aad,
+				pt;
+	const char *p;
+	char	   *u;
+	int			len;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	t = PG_GETARG_TEXT_PP(0);
+	p = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	u = pg_server_to_any(p, len, PG_UTF8);
+	pt.ptr = (const uint8 *) u;
+	pt.len = (u == p) ? (size_t) len : strlen(u);
+	aad = aad_arg(fcinfo, 2);
+	key = encryption_key(fcinfo, 1);
+	PG_RETURN_BYTEA_P(seal(key, 0, aad, pt));
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_encrypt_bytea);
+
+/* phi_encrypt(plaintext bytea, key_name text, aad text DEFAULT NULL) */
+Datum
+phi_guard_encrypt_bytea(PG_FUNCTION_ARGS)
+{
+	bytea	   *b;
+	KeyEntry   *key;
+	phic_bytes	aad,
+				pt;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	b = PG_GETARG_BYTEA_PP(0);
+	pt.ptr = (const uint8 *) VARDATA_ANY(b);
+	pt.len = VARSIZE_ANY_EXHDR(b);
+	aad = aad_arg(fcinfo, 2);
+	key = encryption_key(fcinfo, 1);
+	PG_RETURN_BYTEA_P(seal(key, 1, aad, pt));
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_decrypt_text);
+
+/* phi_decrypt(ct phi_ciphertext, aad text DEFAULT NULL) returns text */
+Datum
+phi_guard_decrypt_text(PG_FUNCTION_ARGS)
+{
+	phic_ct		ct;
+	phic_bytes	aad;
+	bytea	   *out;
+	char	   *s;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	parse_or_error(PG_GETARG_BYTEA_PP(0), &ct);
+	aad = aad_arg(fcinfo, 1);
+	out = open_value(decryption_key(fcinfo, ct.key_id), &ct, aad);
+	if (ct.flags & PHIC_CT_FLAG_BYTEA)
+	{
+		phic_wipe(VARDATA(out), ct.body_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("value was encrypted from bytea"),
+				 errhint("Use phi_decrypt_bytea() for this value.")));
+	}
+	if (!pg_verify_mbstr(PG_UTF8, VARDATA(out), (int) ct.body_len, true))
+	{
+		phic_wipe(VARDATA(out), ct.body_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("decrypted value is not valid UTF-8"),
+				 errhint("The value was not written by phi_encrypt(text, ...); use phi_decrypt_bytea().")));
+	}
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		s = pg_any_to_server(VARDATA(out), (int) ct.body_len, PG_UTF8);
+		if (s != VARDATA(out))
+		{
+			text	   *conv = cstring_to_text(s);
+
+			phic_wipe(VARDATA(out), ct.body_len);
+			phic_wipe(s, strlen(s));
+			PG_RETURN_TEXT_P(conv);
+		}
+	}
+	PG_RETURN_TEXT_P((text *) out);
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_decrypt_bytea);
+
+/* phi_decrypt_bytea(ct phi_ciphertext, aad text DEFAULT NULL) returns bytea */
+Datum
+phi_guard_decrypt_bytea(PG_FUNCTION_ARGS)
+{
+	phic_ct		ct;
+	phic_bytes	aad;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	parse_or_error(PG_GETARG_BYTEA_PP(0), &ct);
+	aad = aad_arg(fcinfo, 1);
+	PG_RETURN_BYTEA_P(open_value(decryption_key(fcinfo, ct.key_id), &ct, aad));
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_rewrap);
+
+/*
+ * phi_rewrap(ct phi_ciphertext, aad text DEFAULT NULL) returns phi_ciphertext:
+ * decrypt and re-encrypt under the active version of the same key name,
+ * keeping the aad and the bytea flag.  The plaintext stays in this function
+ * and is wiped.
+ */
+Datum
+phi_guard_rewrap(PG_FUNCTION_ARGS)
+{
+	phic_ct		ct;
+	phic_bytes	aad,
+				pt;
+	bytea	   *plain,
+			   *result;
+	char		name[KEY_NAME_MAX + 1];
+	KeyEntry   *key;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	parse_or_error(PG_GETARG_BYTEA_PP(0), &ct);
+	aad = aad_arg(fcinfo, 1);
+	key = keyring_by_id(ct.key_id);
+	strlcpy(name, key->name, sizeof(name));
+	plain = open_value(key, &ct, aad);
+	/* key may be freed by the next lookup; only plain and name survive */
+	PG_TRY();
+	{
+		key = keyring_active(name, (int) strlen(name));
+		pt.ptr = (const uint8 *) VARDATA(plain);
+		pt.len = ct.body_len;
+		result = seal(key, (ct.flags & PHIC_CT_FLAG_BYTEA) != 0, aad, pt);
+	}
+	PG_FINALLY();
+	{
+		phic_wipe(VARDATA(plain), ct.body_len);
+	}
+	PG_END_TRY();
+	pfree(plain);
+	PG_RETURN_BYTEA_P(result);
+}

@@ -1,0 +1,40 @@
+/*
+ * phi_guard.h — declarations shared by the PostgreSQL glue in src/.
+ *
+ * Naming: SQL-callable C symbols are phi_guard_<what>; functions shared
+ * between glue files are <file>_<what> (masterkey_, keyring_, ...); the
+ * plain-C core in src/core uses phic_.
+ */
+#ifndef PHI_GUARD_H
+#define PHI_GUARD_H
+
+#include "postgres.h"
+#include "core/status.h"
+
+/*
+ * The project's SQLSTATEs (class PH, documented in the README).  Standard
+ * codes are used where one fits: 42704 unknown key, 42501 privileges,
+ * 22P02/22P03 malformed phi_ciphertext, 42710 duplicate key name.
+ */
+#define ERRCODE_PHI_DECRYPT_FAILED		MAKE_SQLSTATE('P','H','0','0','1')
+#define ERRCODE_PHI_KEY_DESTROYED		MAKE_SQLSTATE('P','H','0','0','2')
+#define ERRCODE_PHI_NO_MASTER_KEY		MAKE_SQLSTATE('P','H','0','0','3')
+#define ERRCODE_PHI_MASTER_KEY_MISMATCH MAKE_SQLSTATE('P','H','0','0','4')
+#define ERRCODE_PHI_NO_ACTIVE_KEY		MAKE_SQLSTATE('P','H','0','0','5')
+
+/* phi_guard.c */
+extern char *phi_guard_master_key_file;
+extern char *phi_guard_master_key_command;
+extern bool phi_guard_preloaded;
+
+/* masterkey.c */
+extern void masterkey_load_at_startup(void);
+extern const uint8 *masterkey_get(void);	/* ERROR (PH003) when absent */
+
+/* errors.c */
+extern void errors_raise_core(phic_status st, const char *what) pg_attribute_noreturn();
+
+/* keyring.c */
+extern void keyring_init(void);
+
+#endif
