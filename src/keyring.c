@@ -288,7 +288,7 @@ keyring_active(const char *name, int len)
 
 	if (len <= 0 || len > KEY_NAME_MAX)
 		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("key name must be 1 to %d bytes long", KEY_NAME_MAX)));
 	memcpy(buf, name, len);
 	buf[len] = '\0';

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make demo / make demo-stop: a throwaway cluster with phi_guard preloaded
+# and a freshly generated master key, listening on a Unix socket only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/pg-env.sh
+
+DEMO=${PHI_GUARD_DEMO_DIR:-/tmp/phi_guard_demo}
+PORT=${PHI_GUARD_DEMO_PORT:-5499}
+PSQL=("$PG_BINDIR/psql" -X -h "$DEMO" -p "$PORT")
+
+stop() {
+  if [ -f "$DEMO/data/postmaster.pid" ]; then
+    as_pg_user "$PG_BINDIR/pg_ctl" -D "$DEMO/data" -m fast -w stop >/dev/null
+  fi
+  rm -rf "$DEMO"
+}
+
+start() {
+  make -s PG_CONFIG="$PG_CONFIG" all >/dev/null
+  make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+  stop
+  mkdir -p "$DEMO"
+  [ "$(id -u)" -eq 0 ] && chown "$PG_USER" "$DEMO"
+  as_pg_user bash -c "umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > '$DEMO/master.key'"
+  as_pg_user "$PG_BINDIR/initdb" -D "$DEMO/data" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  as_pg_user bash -c "cat >> '$DEMO/data/postgresql.conf'" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$DEMO'
+port = $PORT
+shared_preload_libraries = 'phi_guard'
+phi_guard.master_key_file = '$DEMO/master.key'
+CONF
+  as_pg_user "$PG_BINDIR/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w start >/dev/null
+  as_pg_user "$PG_BINDIR/createdb" -h "$DEMO" -p "$PORT" clinic
+  cp scripts/demo.sql "$DEMO/demo.sql"
+  [ "$(id -u)" -eq 0 ] && chown "$PG_USER" "$DEMO/demo.sql"
+  as_pg_user "${PSQL[@]}" -q -v ON_ERROR_STOP=1 -d clinic -f "$DEMO/demo.sql"
+  local as=""
+  [ "$(id -u)" -eq 0 ] && as="runuser -u $PG_USER -- "
+  cat <<MSG
+
+The demo cluster is still running. Explore it with:
+    ${as}$PG_BINDIR/psql -h $DEMO -p $PORT clinic
+Stop it (and delete its files) with:
+    make demo-stop
+MSG
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop; echo "demo cluster stopped" ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
