@@ -15,7 +15,7 @@ make -s PG_CONFIG="$PG_CONFIG" all >/dev/null && make -s PG_CONFIG="$PG_CONFIG" 
 
 ROOT=$(mktemp -d /tmp/phi_guard_test.XXXXXX)
 SRC=$ROOT/src
-mkdir -p "$SRC"
+mkdir -p "$SRC" "$ROOT/tap"
 tar --exclude=.git --exclude=tmp_check -cf - . | tar -C "$SRC" -xf -
 new_master_key "$ROOT/master.key"
 cat > "$ROOT/phi_guard.conf" <<CONF

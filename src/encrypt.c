@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -203,6 +204,44 @@ phi_guard_encrypt_bytea(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(seal(key, 1, aad, pt));
 }
 
+/*
+ * Convert decrypted UTF-8 to the database encoding without PostgreSQL's
+ * conversion error, which would quote the offending plaintext bytes.  Both
+ * buffers are wiped; the input is freed.
+ */
+static text *
+utf8_to_server(bytea *utf8, size_t len)
+{
+	int			enc = GetDatabaseEncoding();
+	Oid			proc = FindDefaultConversionProc(PG_UTF8, enc);
+	text	   *result;
+	int			done = 0;
+
+	if ((size_t) len > (MaxAllocSize - VARHDRSZ - 1) / MAX_CONVERSION_GROWTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("decrypted value is too long to convert to the database encoding")));
+	result = (text *) palloc(VARHDRSZ + len * MAX_CONVERSION_GROWTH + 1);
+	if (OidIsValid(proc))
+		done = pg_do_encoding_conversion_buf(proc, PG_UTF8, enc,
+											 (unsigned char *) VARDATA(utf8), (int) len,
+											 (unsigned char *) VARDATA(result),
+											 (int) (len * MAX_CONVERSION_GROWTH + 1), true);
+	phic_wipe(VARDATA(utf8), len);
+	pfree(utf8);
+	if (!OidIsValid(proc) || done != (int) len)
+	{
+		phic_wipe(VARDATA(result), len * MAX_CONVERSION_GROWTH + 1);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("decrypted value has characters that the database encoding \"%s\" cannot represent",
+						GetDatabaseEncodingName()),
+				 errhint("Use phi_decrypt_bytea() to read the UTF-8 bytes, or a UTF-8 database.")));
+	}
+	SET_VARSIZE(result, VARHDRSZ + strlen(VARDATA(result)));
+	return result;
+}
+
 PG_FUNCTION_INFO_V1(phi_guard_decrypt_text);
 
 /* phi_decrypt(ct phi_ciphertext, aad text DEFAULT NULL) returns text */
@@ -212,7 +251,6 @@ phi_guard_decrypt_text(PG_FUNCTION_ARGS)
 	phic_ct		ct;
 	phic_bytes	aad;
 	bytea	   *out;
-	char	   *s;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -235,18 +273,8 @@ phi_guard_decrypt_text(PG_FUNCTION_ARGS)
 				 errmsg("decrypted value is not valid UTF-8"),
 				 errhint("The value was not written by phi_encrypt(text, ...); use phi_decrypt_bytea().")));
 	}
-	if (GetDatabaseEncoding() != PG_UTF8)
-	{
-		s = pg_any_to_server(VARDATA(out), (int) ct.body_len, PG_UTF8);
-		if (s != VARDATA(out))
-		{
-			text	   *conv = cstring_to_text(s);
-
-			phic_wipe(VARDATA(out), ct.body_len);
-			phic_wipe(s, strlen(s));
-			PG_RETURN_TEXT_P(conv);
-		}
-	}
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+		PG_RETURN_TEXT_P(utf8_to_server(out, ct.body_len));
 	PG_RETURN_TEXT_P((text *) out);
 }
 

@@ -138,11 +138,11 @@ load_from_command(const char *command)
 	}
 	len = read_all(fileno(fh), text);
 	rc = pclose(fh);
-	if (rc != 0)
+	if (len >= KEY_TEXT_MAX)	/* checked first: pclose may have killed it */
+		set_problem("phi_guard.master_key_command printed more than %s bytes", "4096");
+	else if (rc != 0)
 		set_problem("phi_guard.master_key_command failed (%s)",
 					WIFEXITED(rc) ? "non-zero exit status" : "terminated by a signal");
-	else if (len >= KEY_TEXT_MAX)
-		set_problem("phi_guard.master_key_command printed more than %s bytes", "4096");
 	else
 		install_key(text, len, "phi_guard.master_key_command");
 	phic_wipe(text, sizeof(text));

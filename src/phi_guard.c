@@ -26,6 +26,17 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	/*
+	 * Defining a PGC_POSTMASTER setting after start-up is FATAL, so a library
+	 * loaded late defines none: its key functions fail with PH003 instead.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		MarkGUCPrefixReserved("phi_guard");
+		keyring_init();
+		return;
+	}
+
 	DefineCustomStringVariable("phi_guard.master_key_file",
 							   "Path of the file holding the master key (64 hex characters).",
 							   "Read once at server start; the file must not be accessible by group or others.",
@@ -44,10 +55,7 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("phi_guard");
 
-	if (process_shared_preload_libraries_in_progress)
-	{
-		phi_guard_preloaded = true;
-		masterkey_load_at_startup();
-	}
+	phi_guard_preloaded = true;
+	masterkey_load_at_startup();
 	keyring_init();
 }

@@ -5,14 +5,18 @@
  * lookup, far dearer than encrypting a short field).  Each phic_gcm keeps
  * one encrypt and one decrypt context keyed once; per operation we only
  * re-initialise the nonce.  Lengths are fed to OpenSSL in chunks of at most
- * INT_MAX bytes because its update calls take an int.
+ * INT_MAX bytes because its update calls take an int.  The tag is moved with
+ * EVP_CIPHER_CTX_{get,set}_params rather than EVP_CIPHER_CTX_ctrl, which in
+ * OpenSSL 3 builds the same parameter array at extra cost (~60 ns a call).
  */
 #include "aead.h"
 #include "secmem.h"
 
 #include <limits.h>
 #include <stdlib.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 struct phic_gcm
 {
@@ -90,14 +94,17 @@ phic_gcm_seal(phic_gcm *g, const uint8_t nonce[PHIC_GCM_NONCE_LEN],
 			  uint8_t *ct, uint8_t tag[PHIC_GCM_TAG_LEN])
 {
 	int			outl;
+	OSSL_PARAM	params[2] = {
+		OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, PHIC_GCM_TAG_LEN),
+		OSSL_PARAM_END
+	};
 
 	if (EVP_EncryptInit_ex2(g->enc, NULL, NULL, nonce, NULL) != 1 ||
 		!update(g->enc, 1, NULL, aad1.ptr, aad1.len) ||
 		!update(g->enc, 1, NULL, aad2.ptr, aad2.len) ||
 		!update(g->enc, 1, ct, pt.ptr, pt.len) ||
 		EVP_EncryptFinal_ex(g->enc, ct + pt.len, &outl) != 1 ||
-		EVP_CIPHER_CTX_ctrl(g->enc, EVP_CTRL_AEAD_GET_TAG,
-							PHIC_GCM_TAG_LEN, tag) != 1)
+		EVP_CIPHER_CTX_get_params(g->enc, params) != 1)
 		return PHIC_ERR_CRYPTO;
 	return PHIC_OK;
 }
@@ -108,13 +115,17 @@ phic_gcm_open(phic_gcm *g, const uint8_t nonce[PHIC_GCM_NONCE_LEN],
 			  const uint8_t tag[PHIC_GCM_TAG_LEN], uint8_t *pt)
 {
 	int			outl;
+	OSSL_PARAM	params[2] = {
+		OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *) tag,
+								PHIC_GCM_TAG_LEN),
+		OSSL_PARAM_END
+	};
 
 	if (EVP_DecryptInit_ex2(g->dec, NULL, NULL, nonce, NULL) != 1 ||
 		!update(g->dec, 0, NULL, aad1.ptr, aad1.len) ||
 		!update(g->dec, 0, NULL, aad2.ptr, aad2.len) ||
 		!update(g->dec, 0, pt, ct.ptr, ct.len) ||
-		EVP_CIPHER_CTX_ctrl(g->dec, EVP_CTRL_AEAD_SET_TAG, PHIC_GCM_TAG_LEN,
-							(void *) tag) != 1)
+		EVP_CIPHER_CTX_set_params(g->dec, params) != 1)
 	{
 		phic_wipe(pt, ct.len);
 		return PHIC_ERR_CRYPTO;
