@@ -442,6 +442,26 @@ insert_new_version(const char *name, int32 version)
 	return (int32) id;
 }
 
+/*
+ * Common start of every lifecycle change: validate the name, connect SPI
+ * and take a transaction-scoped advisory lock on the name (lock class
+ * 0x50484947, "PHIG") so concurrent changes of one key serialise.  Returns
+ * the name as a text Datum for SPI parameters.
+ */
+static Datum
+begin_key_change(text *arg, char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		value;
+
+	check_key_name(arg, name);
+	SPI_connect();
+	value = CStringGetTextDatum(name);
+	spi_int("SELECT pg_catalog.pg_advisory_xact_lock(1346914631, pg_catalog.hashtext($1))",
+			1, types, &value, NULL);
+	return value;
+}
+
 PG_FUNCTION_INFO_V1(phi_guard_key_create);
 
 /* phi_key_create(name text) returns int4: a new key, version 1. */
@@ -453,13 +473,8 @@ phi_guard_key_create(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	int32		id;
 
-	check_key_name(PG_GETARG_TEXT_PP(0), name);
 	(void) masterkey_get();
-	SPI_connect();
-	values[0] = CStringGetTextDatum(name);
-	/* serialise lifecycle changes of one name (lock class 0x50484947, "PHIG") */
-	spi_int("SELECT pg_catalog.pg_advisory_xact_lock(1346914631, pg_catalog.hashtext($1))",
-			1, types, values, NULL);
+	values[0] = begin_key_change(PG_GETARG_TEXT_PP(0), name);
 	if (spi_int("SELECT 1 FROM phi_guard.keys WHERE name OPERATOR(pg_catalog.=) $1 LIMIT 1",
 				1, types, values, NULL) > 0)
 		ereport(ERROR,
@@ -483,12 +498,8 @@ phi_guard_key_rotate(PG_FUNCTION_ARGS)
 	int64		maxver;
 	int32		id;
 
-	check_key_name(PG_GETARG_TEXT_PP(0), name);
 	(void) masterkey_get();
-	SPI_connect();
-	values[0] = CStringGetTextDatum(name);
-	spi_int("SELECT pg_catalog.pg_advisory_xact_lock(1346914631, pg_catalog.hashtext($1))",
-			1, types, values, NULL);
+	values[0] = begin_key_change(PG_GETARG_TEXT_PP(0), name);
 	maxver = spi_int("SELECT pg_catalog.max(version) FROM phi_guard.keys WHERE name OPERATOR(pg_catalog.=) $1",
 					 1, types, values, NULL);
 	if (maxver < 1)
@@ -525,13 +536,9 @@ phi_guard_key_destroy(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("key name must not be null")));
-	check_key_name(PG_GETARG_TEXT_PP(0), name);
-	SPI_connect();
-	values[0] = CStringGetTextDatum(name);
+	values[0] = begin_key_change(PG_GETARG_TEXT_PP(0), name);
 	values[1] = all ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nulls[1] = all ? 'n' : ' ';
-	spi_int("SELECT pg_catalog.pg_advisory_xact_lock(1346914631, pg_catalog.hashtext($1))",
-			1, types, values, NULL);
 	if (spi_int("SELECT 1 FROM phi_guard.keys WHERE name OPERATOR(pg_catalog.=) $1 "
 				"AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2) LIMIT 1",
 				2, types, values, nulls) < 0)

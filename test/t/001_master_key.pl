@@ -14,28 +14,9 @@ use Digest::MD5 qw(md5_hex);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use PhiGuardTest;
 
 my $keydir = PostgreSQL::Test::Utils::tempdir;
-
-# Write key text to a file of the given mode; return the path.
-sub write_key_file
-{
-	my ($name, $text, $mode) = @_;
-	my $path = "$keydir/$name";
-	open my $fh, '>', $path or die "could not write $path: $!";
-	print $fh $text;
-	close $fh;
-	chmod($mode, $path) or die "could not chmod $path: $!";
-	return $path;
-}
-
-sub random_hex
-{
-	open my $fh, '<:raw', '/dev/urandom' or die "/dev/urandom: $!";
-	read($fh, my $bytes, 32) == 32 or die "short read from /dev/urandom";
-	close $fh;
-	return unpack('H*', $bytes);
-}
 
 my $good_hex  = random_hex();
 my $wrong_hex = random_hex();
@@ -43,9 +24,9 @@ my $short_hex = substr(random_hex(), 0, 63);
 isnt($good_hex, $wrong_hex, 'the two master keys differ');
 
 # uppercase with surrounding white space: SPEC allows both
-my $good_file  = write_key_file('good.key',  "  \U$good_hex\E\n", 0600);
-my $wrong_file = write_key_file('wrong.key', "$wrong_hex\n",      0600);
-my $short_file = write_key_file('short.key', "$short_hex\n",      0600);
+my $good_file  = write_key_file($keydir, 'good.key',  "  \U$good_hex\E\n", 0600);
+my $wrong_file = write_key_file($keydir, 'wrong.key', "$wrong_hex\n",      0600);
+my $short_file = write_key_file($keydir, 'short.key', "$short_hex\n",      0600);
 
 # The plaintext is computed in the server, so log_statement = all does not
 # put it into the log by itself; only a leak by phi_guard could.

@@ -18,26 +18,15 @@ use MIME::Base64 qw(decode_base64 encode_base64);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use PhiGuardTest;
 
 my $python  = '/usr/bin/python3';
 my $checker = 'test/interop/spec_crypto.py';    # cwd is the tree root
 my $json    = JSON::PP->new->utf8->canonical;
 
-sub random_hex
-{
-	open my $fh, '<:raw', '/dev/urandom' or die "/dev/urandom: $!";
-	read($fh, my $bytes, 32) == 32 or die "short read from /dev/urandom";
-	close $fh;
-	return unpack('H*', $bytes);
-}
-
 my $master_hex = random_hex();
 my $keydir     = PostgreSQL::Test::Utils::tempdir;
-my $key_file   = "$keydir/master.key";
-open my $kfh, '>', $key_file or die "could not write $key_file: $!";
-print $kfh "$master_hex\n";
-close $kfh;
-chmod(0600, $key_file) or die "chmod: $!";
+my $key_file   = write_key_file($keydir, 'master.key', "$master_hex\n", 0600);
 
 my $node = PostgreSQL::Test::Cluster->new('interop');
 $node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
