@@ -219,3 +219,245 @@ GRANT EXECUTE ON FUNCTION
 -- The validating cast is harmless and needed by whoever stores raw bytes.
 GRANT EXECUTE ON FUNCTION phi_guard.phi_ciphertext(pg_catalog.bytea)
   TO phi_key_admin, phi_encryptor, phi_decryptor;
+
+------------------------------------------------------------------------
+-- Audit log (SPEC §6)
+------------------------------------------------------------------------
+
+DO $roles$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['phi_auditor', 'phi_audit_admin'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+    END IF;
+  END LOOP;
+END
+$roles$;
+GRANT USAGE ON SCHEMA phi_guard TO phi_auditor, phi_audit_admin;
+
+-- Entries are written by the extension's C code only (straight into the
+-- heap and index, no SQL); (xid, id) is unique without a shared sequence.
+CREATE TABLE phi_guard.audit_log (
+  id         pg_catalog.int8 NOT NULL,
+  xid        pg_catalog.xid8 NOT NULL,
+  record     pg_catalog.text NOT NULL,
+  entry_hash pg_catalog.bytea NOT NULL,
+  CONSTRAINT audit_log_pkey PRIMARY KEY (xid, id)
+);
+COMMENT ON TABLE phi_guard.audit_log IS
+  'append-only audit entries; entry_hash = SHA-256(UTF-8 record) (SPEC §6)';
+
+CREATE TABLE phi_guard.audit_block (
+  block_no   pg_catalog.int8 NOT NULL,
+  xid_lo     pg_catalog.xid8 NOT NULL,
+  xid_hi     pg_catalog.xid8 NOT NULL,
+  entries    pg_catalog.int8 NOT NULL,
+  prev_hash  pg_catalog.bytea NOT NULL,
+  block_hash pg_catalog.bytea NOT NULL,
+  sealed_at  pg_catalog.timestamptz NOT NULL,
+  CONSTRAINT audit_block_pkey PRIMARY KEY (block_no)
+);
+COMMENT ON TABLE phi_guard.audit_block IS
+  'hash chain over committed entries: block_hash = SHA-256(prev_hash || block_no || entries || entry hashes) (SPEC §6)';
+
+CREATE TABLE phi_guard.audited_tables (
+  relid      pg_catalog.regclass NOT NULL,
+  enabled_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  enabled_by pg_catalog.name NOT NULL DEFAULT SESSION_USER,
+  CONSTRAINT audited_tables_pkey PRIMARY KEY (relid)
+);
+COMMENT ON TABLE phi_guard.audited_tables IS 'tables with phi_guard audit triggers';
+
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.audit_block', '');
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.audited_tables', '');
+
+-- Refuse SQL changes of entries and blocks, even a superuser's by accident.
+-- (A superuser can disable this; phi_audit_verify then finds the change.)
+CREATE FUNCTION phi_guard.audit_append_only() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+  RAISE EXCEPTION 'phi_guard.% is append-only', TG_TABLE_NAME
+    USING ERRCODE = '42501',
+          HINT = 'Audit entries and blocks are never changed or removed.';
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON phi_guard.audit_log
+  FOR EACH ROW EXECUTE FUNCTION phi_guard.audit_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON phi_guard.audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_append_only();
+CREATE TRIGGER audit_block_append_only BEFORE UPDATE OR DELETE ON phi_guard.audit_block
+  FOR EACH ROW EXECUTE FUNCTION phi_guard.audit_append_only();
+CREATE TRIGGER audit_block_no_truncate BEFORE TRUNCATE ON phi_guard.audit_block
+  FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_append_only();
+
+CREATE FUNCTION phi_guard.audit_trigger() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'phi_guard_audit_trigger'
+  LANGUAGE C;
+COMMENT ON FUNCTION phi_guard.audit_trigger() IS
+  'statement-level trigger installed by phi_audit_enable: one entry per affected row';
+
+CREATE FUNCTION phi_guard.audit_event(kind pg_catalog.text, tbl pg_catalog.regclass,
+                                      detail pg_catalog.jsonb)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'phi_guard_audit_event'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION phi_guard.audit_event(pg_catalog.text, pg_catalog.regclass, pg_catalog.jsonb) IS
+  'internal: one entry written by phi_guard''s own functions; granted to no one';
+
+CREATE FUNCTION phi_guard.phi_audit_enable(tbl pg_catalog.regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  kind "char";
+  nsp pg_catalog.oid;
+BEGIN
+  SELECT c.relkind, c.relnamespace INTO kind, nsp
+    FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF kind IS NULL OR kind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
+    RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
+  END IF;
+  IF nsp OPERATOR(pg_catalog.=) 'phi_guard'::pg_catalog.regnamespace THEN
+    RAISE EXCEPTION 'phi_guard''s own tables cannot be audited this way' USING ERRCODE = '42809';
+  END IF;
+  IF EXISTS (SELECT FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) tbl) THEN
+    RAISE NOTICE 'auditing of % is already enabled', tbl;
+    RETURN;
+  END IF;
+  EXECUTE pg_catalog.format('CREATE TRIGGER phi_guard_audit_ins AFTER INSERT ON %s '
+    'REFERENCING NEW TABLE AS phi_new FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_trigger()', tbl);
+  EXECUTE pg_catalog.format('CREATE TRIGGER phi_guard_audit_upd AFTER UPDATE ON %s '
+    'REFERENCING OLD TABLE AS phi_old NEW TABLE AS phi_new FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_trigger()', tbl);
+  EXECUTE pg_catalog.format('CREATE TRIGGER phi_guard_audit_del AFTER DELETE ON %s '
+    'REFERENCING OLD TABLE AS phi_old FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_trigger()', tbl);
+  EXECUTE pg_catalog.format('CREATE TRIGGER phi_guard_audit_trunc AFTER TRUNCATE ON %s '
+    'FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_trigger()', tbl);
+  INSERT INTO phi_guard.audited_tables (relid) VALUES (tbl);
+  PERFORM phi_guard.audit_event('audit_enable', tbl, NULL);
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_audit_enable(pg_catalog.regclass) IS
+  'audits every INSERT, UPDATE, DELETE and TRUNCATE on a table; requires phi_audit_admin';
+
+CREATE FUNCTION phi_guard.phi_audit_disable(tbl pg_catalog.regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  t pg_catalog.text;
+BEGIN
+  -- leave the registry first, so the drops below are not reported as tampering
+  -- (audit_ddl_drop reports a dropped audit trigger only on a registered table)
+  DELETE FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) tbl;
+  IF NOT FOUND THEN
+    RAISE NOTICE 'auditing of % is not enabled', tbl;
+    RETURN;
+  END IF;
+  FOREACH t IN ARRAY ARRAY['phi_guard_audit_ins', 'phi_guard_audit_upd',
+                           'phi_guard_audit_del', 'phi_guard_audit_trunc'] LOOP
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', t, tbl);
+  END LOOP;
+  PERFORM phi_guard.audit_event('audit_disable', tbl, NULL);
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_audit_disable(pg_catalog.regclass) IS
+  'removes a table''s audit triggers (itself an audit entry); requires phi_audit_admin';
+
+CREATE FUNCTION phi_guard.phi_audit_seal() RETURNS pg_catalog.int8
+  AS 'MODULE_PATHNAME', 'phi_guard_audit_seal'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_audit_seal() IS
+  'seals committed entries into a new block now; returns how many entries it sealed';
+
+CREATE FUNCTION phi_guard.phi_audit_verify(digest pg_catalog.jsonb DEFAULT NULL,
+    OUT ok pg_catalog.bool, OUT blocks pg_catalog.int8, OUT entries pg_catalog.int8,
+    OUT first_bad_block pg_catalog.int8, OUT problem pg_catalog.text)
+  AS 'MODULE_PATHNAME', 'phi_guard_audit_verify'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_audit_verify(pg_catalog.jsonb) IS
+  'recomputes every entry and block hash; with a digest, checks the chain still reaches it';
+
+CREATE FUNCTION phi_guard.phi_audit_digest() RETURNS pg_catalog.jsonb
+  AS 'MODULE_PATHNAME', 'phi_guard_audit_digest'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_audit_digest() IS
+  'the newest block''s number and hash, to keep outside the database';
+
+-- DDL on audited tables (ALTER ... DISABLE TRIGGER, DROP, ...) and on
+-- phi_guard's own tables is itself an audit entry.
+CREATE FUNCTION phi_guard.audit_ddl() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  r record;
+  enabled pg_catalog.bool;
+BEGIN
+  FOR r IN SELECT c.objid, c.command_tag FROM pg_catalog.pg_event_trigger_ddl_commands() c
+            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+              AND (c.objid OPERATOR(pg_catalog.=) ANY (SELECT a.relid::pg_catalog.oid FROM phi_guard.audited_tables a)
+                   OR c.schema_name OPERATOR(pg_catalog.=) 'phi_guard')
+  LOOP
+    SELECT pg_catalog.bool_and(t.tgenabled OPERATOR(pg_catalog.<>) 'D') INTO enabled
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.objid
+       AND t.tgname OPERATOR(pg_catalog.~~) 'phi\_guard\_audit\_%';
+    PERFORM phi_guard.audit_event('ddl', r.objid::pg_catalog.regclass,
+      pg_catalog.jsonb_build_object('command', r.command_tag, 'audit_triggers_enabled', enabled));
+  END LOOP;
+END
+$$;
+CREATE FUNCTION phi_guard.audit_ddl_drop() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT d.objid, d.object_type, d.object_identity, d.address_names
+             FROM pg_catalog.pg_event_trigger_dropped_objects() d LOOP
+    IF r.object_type OPERATOR(pg_catalog.=) 'table'
+       AND EXISTS (SELECT FROM phi_guard.audited_tables a
+                    WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid) THEN
+      DELETE FROM phi_guard.audited_tables a WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid;
+      PERFORM phi_guard.audit_event('ddl', NULL,
+        pg_catalog.jsonb_build_object('command', 'DROP TABLE', 'object', r.object_identity));
+    ELSIF r.object_type OPERATOR(pg_catalog.=) 'trigger'
+       AND r.address_names[3] OPERATOR(pg_catalog.~~) 'phi\_guard\_audit\_%'
+       -- only while the table is audited: not phi_audit_disable, not DROP TABLE
+       AND EXISTS (SELECT FROM phi_guard.audited_tables a
+                    WHERE a.relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(
+                      pg_catalog.quote_ident(r.address_names[1]) OPERATOR(pg_catalog.||) '.'
+                      OPERATOR(pg_catalog.||) pg_catalog.quote_ident(r.address_names[2]))) THEN
+      PERFORM phi_guard.audit_event('ddl', NULL,
+        pg_catalog.jsonb_build_object('command', 'DROP TRIGGER', 'object', r.object_identity));
+    END IF;
+  END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER phi_guard_audit_ddl ON ddl_command_end
+  EXECUTE FUNCTION phi_guard.audit_ddl();
+CREATE EVENT TRIGGER phi_guard_audit_ddl_drop ON sql_drop
+  EXECUTE FUNCTION phi_guard.audit_ddl_drop();
+
+REVOKE ALL ON phi_guard.audit_log, phi_guard.audit_block, phi_guard.audited_tables FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  phi_guard.audit_append_only(), phi_guard.audit_trigger(),
+  phi_guard.audit_event(pg_catalog.text, pg_catalog.regclass, pg_catalog.jsonb),
+  phi_guard.phi_audit_enable(pg_catalog.regclass), phi_guard.phi_audit_disable(pg_catalog.regclass),
+  phi_guard.phi_audit_seal(), phi_guard.phi_audit_verify(pg_catalog.jsonb), phi_guard.phi_audit_digest(),
+  phi_guard.audit_ddl(), phi_guard.audit_ddl_drop()
+  FROM PUBLIC;
+GRANT SELECT ON phi_guard.audit_log, phi_guard.audit_block, phi_guard.audited_tables TO phi_auditor;
+GRANT SELECT ON phi_guard.audited_tables TO phi_audit_admin;
+GRANT EXECUTE ON FUNCTION
+  phi_guard.phi_audit_seal(), phi_guard.phi_audit_verify(pg_catalog.jsonb), phi_guard.phi_audit_digest()
+  TO phi_auditor, phi_audit_admin;
+GRANT EXECUTE ON FUNCTION
+  phi_guard.phi_audit_enable(pg_catalog.regclass), phi_guard.phi_audit_disable(pg_catalog.regclass)
+  TO phi_audit_admin;

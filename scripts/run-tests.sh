@@ -22,6 +22,8 @@ cat > "$ROOT/phi_guard.conf" <<CONF
 shared_preload_libraries = 'phi_guard'
 phi_guard.master_key_file = '$ROOT/master.key'
 listen_addresses = ''
+# the suites seal with phi_audit_seal() only, so block numbers are stable
+phi_guard.audit_seal_interval = '1h'
 # log everything, so the scan below can show that no secret reaches the log
 log_statement = 'all'
 log_min_messages = debug1
@@ -45,6 +47,13 @@ echo "== unit tests (src/core)"
 make -s -C test/unit run 2>&1 | tee "$ROOT/unit.log"
 if read -r p f < <(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$ROOT/unit.log" | grep -oE '[0-9]+' | paste -sd' '); then
   add "$p" "$f"
+else add 0 1; fi
+
+echo "== tools (verify_audit.py)"
+/usr/bin/python3 -m unittest discover -s test/tools 2>&1 | tee "$ROOT/tools.log"
+if r=$(grep -oE '^Ran [0-9]+ tests' "$ROOT/tools.log" | grep -oE '[0-9]+'); then
+  if grep -qE '^OK' "$ROOT/tools.log"; then add "$r" 0
+  else f=$(grep -oE '(failures|errors)=[0-9]+' "$ROOT/tools.log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}'); add $((r - f)) "$f"; fi
 else add 0 1; fi
 
 echo "== pg_regress"

@@ -12,6 +12,8 @@
  * Text plaintext and aad are encrypted as UTF-8 (converted from and to the
  * database encoding when it is not UTF-8), so values decrypt anywhere.
  * Plaintext buffers this file allocates for its own use are wiped.
+ * Every successful decryption is counted for the audit log's access entries
+ * (audit_access.c), after the fact: a failed one returned nothing.
  */
 #include "postgres.h"
 
@@ -22,6 +24,7 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 
+#include "audit.h"
 #include "core/ciphertext.h"
 #include "core/secmem.h"
 #include "keyring.h"
@@ -251,12 +254,15 @@ phi_guard_decrypt_text(PG_FUNCTION_ARGS)
 	phic_ct		ct;
 	phic_bytes	aad;
 	bytea	   *out;
+	KeyEntry   *key;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	parse_or_error(PG_GETARG_BYTEA_PP(0), &ct);
 	aad = aad_arg(fcinfo, 1);
-	out = open_value(decryption_key(fcinfo, ct.key_id), &ct, aad);
+	key = decryption_key(fcinfo, ct.key_id);
+	out = open_value(key, &ct, aad);
+	audit_access_note(AUDIT_ACCESS_DECRYPT, key->id, key->name);
 	if (ct.flags & PHIC_CT_FLAG_BYTEA)
 	{
 		phic_wipe(VARDATA(out), ct.body_len);
@@ -286,12 +292,17 @@ phi_guard_decrypt_bytea(PG_FUNCTION_ARGS)
 {
 	phic_ct		ct;
 	phic_bytes	aad;
+	bytea	   *out;
+	KeyEntry   *key;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	parse_or_error(PG_GETARG_BYTEA_PP(0), &ct);
 	aad = aad_arg(fcinfo, 1);
-	PG_RETURN_BYTEA_P(open_value(decryption_key(fcinfo, ct.key_id), &ct, aad));
+	key = decryption_key(fcinfo, ct.key_id);
+	out = open_value(key, &ct, aad);
+	audit_access_note(AUDIT_ACCESS_DECRYPT, key->id, key->name);
+	PG_RETURN_BYTEA_P(out);
 }
 
 PG_FUNCTION_INFO_V1(phi_guard_rewrap);

@@ -39,6 +39,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "audit.h"
 #include "core/keywrap.h"
 #include "core/nonce.h"
 #include "core/secmem.h"
@@ -407,6 +408,24 @@ spi_int(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 		? DatumGetInt64(d) : (int64) DatumGetInt32(d);
 }
 
+/* The audit entry of a key lifecycle change: which key, never key bytes. */
+static void
+audit_key_event(const char *kind, const char *name, int32 id, int32 version)
+{
+	StringInfoData detail;
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"key\":");
+	audit_json_string(&detail, name);
+	if (id > 0)
+		appendStringInfo(&detail, ",\"key_id\":%d", id);
+	if (version > 0)
+		appendStringInfo(&detail, ",\"version\":%d", version);
+	appendStringInfoChar(&detail, '}');
+	audit_write_one(kind, "phi_guard.keys", NULL, NULL, detail.data);
+	pfree(detail.data);
+}
+
 /* Generate, wrap and insert a new active version; returns its id. */
 static int32
 insert_new_version(const char *name, int32 version)
@@ -439,6 +458,7 @@ insert_new_version(const char *name, int32 version)
 							  "VALUES ($1, $2, $3, 'active', $4)",
 							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "phi_guard: could not insert key row");
+	audit_key_event(version == 1 ? "key_create" : "key_rotate", name, (int32) id, version);
 	return (int32) id;
 }
 
@@ -553,6 +573,8 @@ phi_guard_key_destroy(PG_FUNCTION_ARGS)
 							  2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "phi_guard: could not destroy key");
 	n = SPI_processed;
+	if (n > 0)
+		audit_key_event("key_destroy", name, 0, all ? 0 : PG_GETARG_INT32(1));
 	SPI_finish();
 	PG_RETURN_INT32((int32) n);
 }

@@ -13,6 +13,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "audit.h"
 #include "phi_guard.h"
 
 PG_MODULE_MAGIC;
@@ -53,9 +54,18 @@ _PG_init(void)
 							   PGC_POSTMASTER,
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.audit_seal_interval",
+							"Milliseconds between seals of the audit log by the background worker.",
+							NULL,
+							&phi_guard_audit_seal_interval,
+							1000, 10, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("phi_guard");
 
 	phi_guard_preloaded = true;
 	masterkey_load_at_startup();
 	keyring_init();
+	audit_access_init();
 }

@@ -1,0 +1,130 @@
+/*
+ * audit_record.c — the canonical audit record: compact JSON written by
+ * phi_guard itself, byte for byte the same whatever the session's TimeZone,
+ * DateStyle, IntervalStyle or extra_float_digits (SPEC §6).
+ *
+ * Keys, always in this order: v, ts, kind, table, row_key, columns,
+ * db_user, role, app_user, tenant, purpose, client_addr, application_name,
+ * detail.  ts is UTC ISO-8601 with microseconds ("2026-11-23T15:38:24.123456Z").
+ * row_key, columns and detail are JSON fragments built by the caller (or
+ * null); strings are escaped by escape_json, which depends on no setting.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "audit.h"
+#include "context.h"
+
+extern char *application_name;
+
+static void
+copy_name(char *dst, const char *src)
+{
+	strlcpy(dst, src ? src : "", AUDIT_NAME_LEN);
+}
+
+/*
+ * The client's IP address, "[local]" for a Unix socket, empty for a
+ * background process (through inet_client_addr(): the Port struct's header
+ * drags in GSSAPI headers).
+ */
+static void
+client_addr(char *dst)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+	Datum		d;
+
+	if (MyProcPort == NULL)
+		return;
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	d = inet_client_addr(fcinfo);
+	if (fcinfo->isnull)
+		copy_name(dst, "[local]");
+	else
+		copy_name(dst, DatumGetCString(DirectFunctionCall1(inet_out, d)));
+}
+
+/* Fill *who from the session: users, client, the signed context if any. */
+void
+audit_capture_who(AuditWho *who)
+{
+	memset(who, 0, sizeof(*who));
+	who->ts = GetCurrentTimestamp();
+	if (OidIsValid(GetSessionUserId()))
+		copy_name(who->db_user, GetUserNameFromId(GetSessionUserId(), true));
+	if (OidIsValid(GetUserId()))
+		copy_name(who->role, GetUserNameFromId(GetUserId(), true));
+	copy_name(who->app_user, context_user_id());
+	copy_name(who->tenant, context_tenant_id());
+	copy_name(who->purpose, context_purpose());
+	client_addr(who->client_addr);
+	copy_name(who->application_name, application_name);
+}
+
+/* Append s as a JSON string, or null when s is NULL or empty. */
+void
+audit_json_string(StringInfo buf, const char *s)
+{
+	if (s == NULL || *s == '\0')
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, s);
+}
+
+static void
+append_utc_iso8601(StringInfo buf, TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	/* a NULL time zone pointer makes timestamp2tm work in UTC */
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "phi_guard: audit timestamp out of range");
+	appendStringInfo(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday,
+					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+void
+audit_build_record(StringInfo buf, const AuditWho *who, const char *kind,
+				   const char *table, const char *row_key,
+				   const char *columns, const char *detail)
+{
+	appendStringInfoString(buf, "{\"v\":1,\"ts\":\"");
+	append_utc_iso8601(buf, who->ts);
+	appendStringInfoString(buf, "\",\"kind\":");
+	audit_json_string(buf, kind);
+	appendStringInfoString(buf, ",\"table\":");
+	audit_json_string(buf, table);
+	appendStringInfo(buf, ",\"row_key\":%s,\"columns\":%s,\"db_user\":",
+					 row_key ? row_key : "null", columns ? columns : "null");
+	audit_json_string(buf, who->db_user);
+	appendStringInfoString(buf, ",\"role\":");
+	audit_json_string(buf, who->role);
+	appendStringInfoString(buf, ",\"app_user\":");
+	audit_json_string(buf, who->app_user);
+	appendStringInfoString(buf, ",\"tenant\":");
+	audit_json_string(buf, who->tenant);
+	appendStringInfoString(buf, ",\"purpose\":");
+	audit_json_string(buf, who->purpose);
+	appendStringInfoString(buf, ",\"client_addr\":");
+	audit_json_string(buf, who->client_addr);
+	appendStringInfoString(buf, ",\"application_name\":");
+	audit_json_string(buf, who->application_name);
+	appendStringInfo(buf, ",\"detail\":%s}", detail ? detail : "null");
+}
+
+/* "schema.table" of a relation, for the record's table field. */
+char *
+audit_table_name(Relation rel)
+{
+	return psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
+					RelationGetRelationName(rel));
+}

@@ -1,0 +1,494 @@
+/*
+ * audit_seal.c — chaining committed entries into blocks, verifying the
+ * chain, and the digest an auditor keeps outside the database (SPEC §6).
+ *
+ * Sealing uses transaction-id horizons, not locks on writers.  A block
+ * covers xid_lo <= xid < xid_hi where xid_hi is the xmin of a snapshot taken
+ * after the sealer holds EXCLUSIVE lock on audit_block (sealers serialise,
+ * writers never touch audit_block): every transaction below xmin has ended,
+ * so the block's set of visible entries can never change again — an aborted
+ * transaction or rolled-back savepoint leaves nothing, a committed one is
+ * wholly inside.  A transaction still running (long, or prepared for 2PC)
+ * only holds xid_hi back; its entries go into a later block.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "audit.h"
+#include "core/chain.h"
+#include "phi_guard.h"
+
+#define FETCH_BATCH 10000
+
+/*
+ * Run one statement.  read_only: use the calling statement's snapshot (so
+ * several reads agree); otherwise take a fresh one (so a read sees what
+ * committed after an earlier one).
+ */
+static void
+spi_run(const char *sql, int nargs, Oid *types, Datum *values, bool read_only)
+{
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0) < 0)
+		elog(ERROR, "phi_guard: SPI failed: %s", sql);
+}
+
+#define spi_exec(sql, nargs, types, values) spi_run(sql, nargs, types, values, false)
+
+static uint64
+getu64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+
+	return *isnull ? 0 : DatumGetUInt64(d);
+}
+
+static void
+require_read_committed(const char *fn)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s must run in a READ COMMITTED transaction", fn),
+				 errdetail("A transaction snapshot could predate blocks sealed since.")));
+}
+
+/*
+ * Seal every committed entry below the current horizon into one new block.
+ * Returns the number of entries sealed (0: nothing new).
+ */
+int64
+audit_seal(void)
+{
+	bool		isnull;
+	uint64		hi,
+				lo,
+				block_no = 1,
+				n = 0;
+	uint8		prev[PHIC_HASH_LEN] = {0};
+	uint8		hash[PHIC_HASH_LEN];
+	StringInfoData hashes;
+	Portal		cur;
+	Oid			types[6] = {XID8OID, XID8OID};
+	Datum		values[6];
+	phic_status st;
+
+	require_read_committed("phi_audit_seal()");
+	SPI_connect();
+	spi_exec("LOCK TABLE phi_guard.audit_block IN EXCLUSIVE MODE", 0, NULL, NULL);
+	spi_exec("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())", 0, NULL, NULL);
+	hi = getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+	spi_exec("SELECT block_no, xid_hi, block_hash FROM phi_guard.audit_block "
+			 "ORDER BY block_no DESC LIMIT 1", 0, NULL, NULL);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		bytea	   *ph = DatumGetByteaPP(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull));
+
+		block_no = getu64(t, SPI_tuptable->tupdesc, 1, &isnull) + 1;
+		lo = getu64(t, SPI_tuptable->tupdesc, 2, &isnull);
+		if (VARSIZE_ANY_EXHDR(ph) != PHIC_HASH_LEN)
+			elog(ERROR, "phi_guard: audit block %llu has a malformed hash",
+				 (unsigned long long) (block_no - 1));
+		memcpy(prev, VARDATA_ANY(ph), PHIC_HASH_LEN);
+	}
+	else
+	{
+		values[0] = UInt64GetDatum(hi);
+		spi_exec("SELECT pg_catalog.min(xid) FROM phi_guard.audit_log "
+				 "WHERE xid OPERATOR(pg_catalog.<) $1", 1, types, values);
+		lo = getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			lo = hi;
+	}
+	if (lo >= hi)
+	{
+		SPI_finish();
+		return 0;
+	}
+
+	initStringInfo(&hashes);
+	values[0] = UInt64GetDatum(lo);
+	values[1] = UInt64GetDatum(hi);
+	/* a fresh snapshot, taken after the horizon: sees every xid below hi */
+	cur = SPI_cursor_open_with_args(NULL,
+									"SELECT entry_hash FROM phi_guard.audit_log "
+									"WHERE xid OPERATOR(pg_catalog.>=) $1 AND xid OPERATOR(pg_catalog.<) $2 "
+									"ORDER BY xid, id",
+									2, types, values, NULL, false, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(cur, true, FETCH_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bytea	   *eh = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (isnull || VARSIZE_ANY_EXHDR(eh) != PHIC_HASH_LEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("audit entry has a malformed entry_hash"),
+						 errhint("Run phi_audit_verify() to locate it.")));
+			appendBinaryStringInfo(&hashes, VARDATA_ANY(eh), PHIC_HASH_LEN);
+			n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(cur);
+	if (n == 0)
+	{
+		SPI_finish();
+		return 0;
+	}
+	st = phic_block_hash(prev, block_no, n, (const uint8 *) hashes.data, hash);
+	if (st != PHIC_OK)
+		errors_raise_core(st, "hash audit block");
+
+	{
+		bytea	   *pv = palloc(VARHDRSZ + PHIC_HASH_LEN);
+		bytea	   *hv = palloc(VARHDRSZ + PHIC_HASH_LEN);
+		Oid			t6[6] = {INT8OID, XID8OID, XID8OID, INT8OID, BYTEAOID, BYTEAOID};
+
+		SET_VARSIZE(pv, VARHDRSZ + PHIC_HASH_LEN);
+		SET_VARSIZE(hv, VARHDRSZ + PHIC_HASH_LEN);
+		memcpy(VARDATA(pv), prev, PHIC_HASH_LEN);
+		memcpy(VARDATA(hv), hash, PHIC_HASH_LEN);
+		values[0] = Int64GetDatum((int64) block_no);
+		values[1] = UInt64GetDatum(lo);
+		values[2] = UInt64GetDatum(hi);
+		values[3] = Int64GetDatum((int64) n);
+		values[4] = PointerGetDatum(pv);
+		values[5] = PointerGetDatum(hv);
+		spi_exec("INSERT INTO phi_guard.audit_block "
+				 "(block_no, xid_lo, xid_hi, entries, prev_hash, block_hash, sealed_at) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.clock_timestamp())",
+				 6, t6, values);
+	}
+	SPI_finish();
+	return (int64) n;
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_audit_seal);
+
+/*
+ * phi_audit_seal() returns int8: have the worker write the access events
+ * queued so far, then seal now; returns the entries sealed.
+ */
+Datum
+phi_guard_audit_seal(PG_FUNCTION_ARGS)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot seal the audit log on a standby"),
+				 errhint("The primary seals; its blocks replicate here.")));
+	if (!audit_queue_sync())
+		ereport(WARNING,
+				(errmsg("phi_guard audit worker did not write the queued access entries in time"),
+				 errdetail("They will be sealed in a later block.")));
+	PG_RETURN_INT64(audit_seal());
+}
+
+/* ---------------------------------------------------------------------
+ * Verification
+ * --------------------------------------------------------------------- */
+
+typedef struct Block
+{
+	uint64		no,
+				lo,
+				hi,
+				entries;
+	uint8		prev[PHIC_HASH_LEN];
+	uint8		hash[PHIC_HASH_LEN];
+} Block;
+
+typedef struct Verdict
+{
+	bool		ok;
+	int64		blocks;
+	int64		entries;		/* sealed entries checked */
+	int64		bad_block;		/* 0: none */
+	char		problem[256];	/* not palloc'd: outlives SPI_finish */
+} Verdict;
+
+static void
+fail(Verdict *v, uint64 block, const char *fmt,...) pg_attribute_printf(3, 4);
+
+static void
+fail(Verdict *v, uint64 block, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (!v->ok)
+		return;					/* keep the first problem */
+	va_start(ap, fmt);
+	vsnprintf(v->problem, sizeof(v->problem), fmt, ap);
+	va_end(ap);
+	v->ok = false;
+	v->bad_block = (int64) block;
+}
+
+static bool
+copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		x = SPI_getbinval(t, d, col, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(x);
+	if (VARSIZE_ANY_EXHDR(b) != PHIC_HASH_LEN)
+		return false;
+	memcpy(dst, VARDATA_ANY(b), PHIC_HASH_LEN);
+	return true;
+}
+
+/* Check the hashes gathered for block b and its links to its predecessor. */
+static void
+finish_block(Verdict *v, Block *blocks, int64 bi, StringInfo hashes, uint64 count)
+{
+	Block	   *b = &blocks[bi];
+	uint8		expect_prev[PHIC_HASH_LEN] = {0};
+	uint8		h[PHIC_HASH_LEN];
+
+	if (bi > 0)
+		memcpy(expect_prev, blocks[bi - 1].hash, PHIC_HASH_LEN);
+	if (memcmp(b->prev, expect_prev, PHIC_HASH_LEN) != 0)
+		fail(v, b->no, "block %llu: prev_hash is not the previous block's hash",
+			 (unsigned long long) b->no);
+	if (count != b->entries)
+		fail(v, b->no, "block %llu: holds %llu entries, records %llu",
+			 (unsigned long long) b->no, (unsigned long long) count,
+			 (unsigned long long) b->entries);
+	if (phic_block_hash(b->prev, b->no, count, (const uint8 *) hashes->data, h) != PHIC_OK)
+		errors_raise_core(PHIC_ERR_CRYPTO, "hash audit block");
+	if (memcmp(h, b->hash, PHIC_HASH_LEN) != 0)
+		fail(v, b->no, "block %llu: block_hash does not match its entries",
+			 (unsigned long long) b->no);
+	resetStringInfo(hashes);
+}
+
+static Verdict
+verify_chain(Jsonb *digest)
+{
+	Verdict		v = {true, 0, 0, 0, ""};
+	Block	   *blocks;
+	int64		nblocks,
+				bi = 0;
+	uint64		in_block = 0;
+	StringInfoData hashes;
+	Portal		cur;
+	bool		isnull;
+
+	/* blocks and entries are read with one snapshot, the caller's */
+	SPI_connect();
+	spi_run("SELECT block_no, xid_lo, xid_hi, entries, prev_hash, block_hash "
+			"FROM phi_guard.audit_block ORDER BY block_no", 0, NULL, NULL, true);
+	nblocks = (int64) SPI_processed;
+	blocks = palloc0(sizeof(Block) * (nblocks + 1));
+	for (int64 i = 0; i < nblocks; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		Block	   *b = &blocks[i];
+
+		b->no = getu64(t, d, 1, &isnull);
+		b->lo = getu64(t, d, 2, &isnull);
+		b->hi = getu64(t, d, 3, &isnull);
+		b->entries = getu64(t, d, 4, &isnull);
+		if (!copy_hash(b->prev, t, d, 5) || !copy_hash(b->hash, t, d, 6))
+			fail(&v, b->no, "block %llu: malformed hash column", (unsigned long long) b->no);
+		if (b->no != (uint64) i + 1)
+			fail(&v, (uint64) i + 1, "block %lld is missing", (long long) i + 1);
+		if (b->lo >= b->hi)
+			fail(&v, b->no, "block %llu: empty xid range", (unsigned long long) b->no);
+		if (i > 0 && b->lo != blocks[i - 1].hi)
+			fail(&v, b->no, "block %llu: xid_lo is not the previous block's xid_hi",
+				 (unsigned long long) b->no);
+	}
+	v.blocks = nblocks;
+	SPI_freetuptable(SPI_tuptable);
+
+	initStringInfo(&hashes);
+	cur = SPI_cursor_open_with_args(NULL,
+									"SELECT xid, id, record, entry_hash FROM phi_guard.audit_log ORDER BY xid, id",
+									0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(cur, true, FETCH_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			uint64		xid = getu64(t, d, 1, &isnull);
+			int64		id = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
+			text	   *rec = DatumGetTextPP(SPI_getbinval(t, d, 3, &isnull));
+			uint8		stored[PHIC_HASH_LEN],
+						computed[PHIC_HASH_LEN];
+			const char *r = VARDATA_ANY(rec);
+			int			rlen = VARSIZE_ANY_EXHDR(rec);
+			const char *u = pg_server_to_any(r, rlen, PG_UTF8);
+
+			/* close blocks that end before this entry */
+			while (bi < nblocks && xid >= blocks[bi].hi)
+			{
+				finish_block(&v, blocks, bi, &hashes, in_block);
+				bi++;
+				in_block = 0;
+			}
+			if (bi >= nblocks)
+				break;			/* the rest is unsealed */
+			if (xid < blocks[bi].lo)
+			{
+				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld) lies outside every block",
+					 (unsigned long long) xid, (long long) id);
+				continue;
+			}
+			if (!copy_hash(stored, t, d, 4))
+				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld): malformed entry_hash",
+					 (unsigned long long) xid, (long long) id);
+			if (phic_sha256(u, u == r ? (size_t) rlen : strlen(u), computed) != PHIC_OK)
+				errors_raise_core(PHIC_ERR_CRYPTO, "hash audit entry");
+			if (memcmp(stored, computed, PHIC_HASH_LEN) != 0)
+				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld): entry_hash does not match record",
+					 (unsigned long long) xid, (long long) id);
+			appendBinaryStringInfo(&hashes, (const char *) stored, PHIC_HASH_LEN);
+			in_block++;
+			v.entries++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (bi >= nblocks)
+			break;
+	}
+	SPI_cursor_close(cur);
+	for (; bi < nblocks; bi++)
+	{
+		finish_block(&v, blocks, bi, &hashes, in_block);
+		in_block = 0;
+	}
+
+	if (digest != NULL)
+	{
+		JsonbValue *jb = getKeyJsonValueFromContainer(&digest->root, "block", 5, NULL);
+		JsonbValue *jh = getKeyJsonValueFromContainer(&digest->root, "block_hash", 10, NULL);
+		JsonbValue *je = getKeyJsonValueFromContainer(&digest->root, "entries", 7, NULL);
+		int64		dblock,
+					dentries,
+					total = 0;
+		char	   *hex;
+
+		if (!jb || jb->type != jbvNumeric || !jh || jh->type != jbvString ||
+			!je || je->type != jbvNumeric)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("digest must have numeric \"block\" and \"entries\" and a string \"block_hash\""),
+					 errhint("Pass a value returned by phi_audit_digest().")));
+		dblock = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(jb->val.numeric)));
+		dentries = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(je->val.numeric)));
+		hex = pnstrdup(jh->val.string.val, jh->val.string.len);
+		if (dblock > nblocks)
+			fail(&v, nblocks + 1, "the chain ends at block %lld but the digest names block %lld",
+				 (long long) nblocks, (long long) dblock);
+		else if (dblock > 0)
+		{
+			char		have[2 * PHIC_HASH_LEN + 1];
+
+			hex_encode((const char *) blocks[dblock - 1].hash, PHIC_HASH_LEN, have);
+			have[2 * PHIC_HASH_LEN] = '\0';
+			for (int64 i = 0; i < dblock; i++)
+				total += (int64) blocks[i].entries;
+			if (pg_strcasecmp(have, hex) != 0)
+				fail(&v, dblock, "block %lld differs from the digest", (long long) dblock);
+			else if (total != dentries)
+				fail(&v, dblock, "blocks 1..%lld hold %lld entries, the digest %lld",
+					 (long long) dblock, (long long) total, (long long) dentries);
+		}
+	}
+	SPI_finish();
+	return v;
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_audit_verify);
+
+/*
+ * phi_audit_verify(digest jsonb DEFAULT NULL) returns
+ * (ok, blocks, entries, first_bad_block, problem).
+ */
+Datum
+phi_guard_audit_verify(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	Verdict		v;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "phi_audit_verify must return a composite");
+	v = verify_chain(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0));
+	values[0] = BoolGetDatum(v.ok);
+	values[1] = Int64GetDatum(v.blocks);
+	values[2] = Int64GetDatum(v.entries);
+	values[3] = Int64GetDatum(v.bad_block);
+	nulls[3] = v.ok;
+	values[4] = v.ok ? (Datum) 0 : CStringGetTextDatum(v.problem);
+	nulls[4] = v.ok;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_audit_digest);
+
+/* phi_audit_digest() returns jsonb: the newest block, to keep elsewhere. */
+Datum
+phi_guard_audit_digest(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+	bool		isnull;
+	char		hex[2 * PHIC_HASH_LEN + 1] = {0};
+	int64		block = 0,
+				total = 0;
+	char		sealed[64] = "";
+
+	SPI_connect();
+	spi_exec("SELECT block_no, block_hash, "
+			 "(SELECT pg_catalog.sum(entries) FROM phi_guard.audit_block)::int8, "
+			 "pg_catalog.to_char(pg_catalog.timezone('UTC', sealed_at), "
+			 "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+			 "FROM phi_guard.audit_block ORDER BY block_no DESC LIMIT 1", 0, NULL, NULL);
+	memset(hex, '0', 2 * PHIC_HASH_LEN);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		uint8		h[PHIC_HASH_LEN];
+
+		block = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		if (copy_hash(h, t, d, 2))
+			hex_encode((const char *) h, PHIC_HASH_LEN, hex);
+		total = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+		strlcpy(sealed, SPI_getvalue(t, d, 4), sizeof(sealed));
+	}
+	SPI_finish();
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"block\": " INT64_FORMAT ", \"block_hash\": \"%s\", \"entries\": " INT64_FORMAT
+					 ", \"system_identifier\": \"" UINT64_FORMAT "\", \"sealed_at\": %s%s%s}",
+					 block, hex, total, GetSystemIdentifier(),
+					 block ? "\"" : "", block ? sealed : "null", block ? "\"" : "");
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}

@@ -1,0 +1,364 @@
+/*
+ * audit_trigger.c — the trigger phi_audit_enable installs (SPEC §6).
+ *
+ * Statement-level AFTER triggers: INSERT, UPDATE and DELETE read their
+ * transition table(s) and write one entry per affected row in one batch
+ * (heap_multi_insert); TRUNCATE writes one entry.  The row key is the
+ * primary key's value(s) as a JSON object of strings (no other column
+ * values ever enter the log); UPDATE entries list the columns whose values
+ * changed.  Key values are rendered without session settings: integers,
+ * numerics, text, uuid and booleans by their output functions, dates and
+ * timestamps as UTC ISO-8601, anything else as the hex of its binary form.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/date.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "audit.h"
+
+typedef struct KeyColumns
+{
+	int			n;
+	AttrNumber *attnums;
+	FmgrInfo   *out;			/* output or send function per column */
+	bool	   *binary;			/* true: send function, hex-encoded */
+	Oid		   *types;
+} KeyColumns;
+
+static bool
+text_form_is_stable(Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case UUIDOID:
+		case BOOLOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Primary key columns of rel, with a stable renderer for each. */
+static KeyColumns *
+key_columns(Relation rel)
+{
+	KeyColumns *k = palloc0(sizeof(KeyColumns));
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	HeapTuple	itup;
+	Form_pg_index idx;
+
+	if (!OidIsValid(pk))
+		return k;
+	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
+	if (!HeapTupleIsValid(itup))
+		return k;
+	idx = (Form_pg_index) GETSTRUCT(itup);
+	k->n = idx->indnkeyatts;
+	k->attnums = palloc(sizeof(AttrNumber) * k->n);
+	k->out = palloc(sizeof(FmgrInfo) * k->n);
+	k->binary = palloc(sizeof(bool) * k->n);
+	k->types = palloc(sizeof(Oid) * k->n);
+	for (int i = 0; i < k->n; i++)
+	{
+		Oid			func;
+		bool		varlena;
+
+		k->attnums[i] = idx->indkey.values[i];
+		k->types[i] = TupleDescAttr(RelationGetDescr(rel), k->attnums[i] - 1)->atttypid;
+		k->binary[i] = !text_form_is_stable(k->types[i]) &&
+			k->types[i] != DATEOID && k->types[i] != TIMESTAMPOID &&
+			k->types[i] != TIMESTAMPTZOID;
+		if (k->binary[i])
+			getTypeBinaryOutputInfo(k->types[i], &func, &varlena);
+		else
+			getTypeOutputInfo(k->types[i], &func, &varlena);
+		fmgr_info(func, &k->out[i]);
+	}
+	ReleaseSysCache(itup);
+	return k;
+}
+
+static void
+append_timestamp_utc(StringInfo buf, Timestamp ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+	{
+		appendStringInfoString(buf, TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
+		return;
+	}
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "phi_guard: key timestamp out of range");
+	appendStringInfo(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday,
+					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/* {"col":"value",...} for the key columns of one row, or null. */
+static char *
+row_key_json(Relation rel, KeyColumns *k, TupleTableSlot *slot, StringInfo buf)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData val;
+
+	if (k->n == 0)
+		return NULL;
+	resetStringInfo(buf);
+	initStringInfo(&val);
+	appendStringInfoChar(buf, '{');
+	for (int i = 0; i < k->n; i++)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, k->attnums[i], &isnull);
+
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		audit_json_string(buf, NameStr(TupleDescAttr(desc, k->attnums[i] - 1)->attname));
+		appendStringInfoChar(buf, ':');
+		if (isnull)
+		{
+			appendStringInfoString(buf, "null");
+			continue;
+		}
+		resetStringInfo(&val);
+		if (k->types[i] == DATEOID)
+		{
+			DateADT		date = DatumGetDateADT(d);
+
+			if (DATE_NOT_FINITE(date))
+				appendStringInfoString(&val, DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity");
+			else
+			{
+				int			y,
+							m,
+							dd;
+
+				j2date(date + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+				appendStringInfo(&val, "%04d-%02d-%02d", y, m, dd);
+			}
+		}
+		else if (k->types[i] == TIMESTAMPOID || k->types[i] == TIMESTAMPTZOID)
+			append_timestamp_utc(&val, DatumGetTimestamp(d));
+		else if (k->binary[i])
+		{
+			bytea	   *b = SendFunctionCall(&k->out[i], d);
+			static const char hex[] = "0123456789abcdef";
+
+			appendStringInfoString(&val, "\\x");
+			for (int j = 0; j < VARSIZE(b) - VARHDRSZ; j++)
+			{
+				unsigned char c = ((unsigned char *) VARDATA(b))[j];
+
+				appendStringInfoChar(&val, hex[c >> 4]);
+				appendStringInfoChar(&val, hex[c & 15]);
+			}
+		}
+		else
+			appendStringInfoString(&val, OutputFunctionCall(&k->out[i], d));
+		escape_json(buf, val.data);
+	}
+	appendStringInfoChar(buf, '}');
+	pfree(val.data);
+	return buf->data;
+}
+
+/* ["col",...] of the user columns whose values differ between old and new. */
+static char *
+changed_columns_json(TupleDesc desc, TupleTableSlot *oldslot,
+					 TupleTableSlot *newslot, StringInfo buf)
+{
+	bool		first = true;
+
+	resetStringInfo(buf);
+	appendStringInfoChar(buf, '[');
+	slot_getallattrs(oldslot);
+	slot_getallattrs(newslot);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		on = oldslot->tts_isnull[i],
+					nn = newslot->tts_isnull[i];
+
+		if (att->attisdropped)
+			continue;
+		if (on == nn && (on || datumIsEqual(oldslot->tts_values[i], newslot->tts_values[i],
+											  att->attbyval, att->attlen)))
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		audit_json_string(buf, NameStr(att->attname));
+	}
+	appendStringInfoChar(buf, ']');
+	return buf->data;
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_audit_trigger);
+
+Datum
+phi_guard_audit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trig = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TriggerEvent ev;
+	const char *kind;
+	char	   *table;
+	AuditWho	who;
+	AuditWriter *w;
+	StringInfoData rec,
+				key,
+				cols;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trig->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("phi_guard audit trigger must be an AFTER ... FOR EACH STATEMENT trigger")));
+	rel = trig->tg_relation;
+	ev = trig->tg_event;
+	kind = TRIGGER_FIRED_BY_INSERT(ev) ? "insert" :
+		TRIGGER_FIRED_BY_UPDATE(ev) ? "update" :
+		TRIGGER_FIRED_BY_DELETE(ev) ? "delete" : "truncate";
+	table = audit_table_name(rel);
+	audit_capture_who(&who);
+	initStringInfo(&rec);
+	initStringInfo(&key);
+	initStringInfo(&cols);
+	w = audit_writer_open();
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
+	{
+		audit_build_record(&rec, &who, kind, table, NULL, NULL, NULL);
+		audit_writer_add(w, rec.data, rec.len);
+	}
+	else
+	{
+		Tuplestorestate *rows = TRIGGER_FIRED_BY_DELETE(ev) ? trig->tg_oldtable : trig->tg_newtable;
+		Tuplestorestate *olds = TRIGGER_FIRED_BY_UPDATE(ev) ? trig->tg_oldtable : NULL;
+		TupleDesc	desc = RelationGetDescr(rel);
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		TupleTableSlot *oldslot = olds ? MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple) : NULL;
+		KeyColumns *k = key_columns(rel);
+
+		if (rows == NULL || (TRIGGER_FIRED_BY_UPDATE(ev) && olds == NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("phi_guard audit trigger on \"%s\" lacks its transition table", table),
+					 errhint("Re-create it with phi_audit_disable() and phi_audit_enable().")));
+		tuplestore_rescan(rows);
+		if (olds)
+			tuplestore_rescan(olds);
+		while (tuplestore_gettupleslot(rows, true, false, slot))
+		{
+			char	   *columns = NULL;
+
+			if (olds)
+			{
+				if (!tuplestore_gettupleslot(olds, true, false, oldslot))
+					elog(ERROR, "phi_guard: transition tables of different lengths");
+				columns = changed_columns_json(desc, oldslot, slot, &cols);
+			}
+			resetStringInfo(&rec);
+			audit_build_record(&rec, &who, kind, table,
+							   row_key_json(rel, k, slot, &key), columns, NULL);
+			audit_writer_add(w, rec.data, rec.len);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		if (oldslot)
+			ExecDropSingleTupleTableSlot(oldslot);
+	}
+	audit_writer_close(w);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * jsonb_out separates with ", " and ": "; drop white space outside strings
+ * so the record stays compact.  In place.
+ */
+static char *
+compact_json(char *s)
+{
+	char	   *r = s,
+			   *w = s;
+	bool		in_string = false;
+
+	for (; *r; r++)
+	{
+		if (in_string)
+		{
+			*w++ = *r;
+			if (*r == '\\' && r[1])
+				*w++ = *++r;
+			else if (*r == '"')
+				in_string = false;
+		}
+		else if (*r != ' ' && *r != '\n')
+		{
+			if (*r == '"')
+				in_string = true;
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return s;
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_audit_event);
+
+/*
+ * phi_guard.audit_event(kind text, tbl regclass, detail jsonb): one entry
+ * written by phi_guard's own SQL (enable, disable, DDL, key lifecycle).
+ * Not granted to anyone: only SECURITY DEFINER functions of the extension
+ * owner call it.
+ */
+Datum
+phi_guard_audit_event(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+	char	   *table = NULL;
+	char	   *detail = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("audit event kind must not be null")));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+	{
+		Oid			relid = PG_GETARG_OID(1);
+		char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+		char	   *name = get_rel_name(relid);
+
+		table = (nsp && name) ? psprintf("%s.%s", nsp, name) : psprintf("%u", relid);
+	}
+	if (!PG_ARGISNULL(2))
+		detail = compact_json(DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(2))));
+	audit_write_one(kind, table, NULL, NULL, detail);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,161 @@
+/*
+ * worker.c — one background worker per database that uses phi_guard's
+ * audit log.  Woken by a filling access queue or by phi_audit_seal(), it
+ * writes queued access events to audit_log in one transaction; every
+ * phi_guard.audit_seal_interval ms it also seals committed entries into a
+ * new block, in a transaction of its own.
+ *
+ * Workers are dynamic: the first backend of a database that writes an
+ * audit entry or counts an access registers one (audit_ensure_worker).  A
+ * worker exits when the extension is no longer installed in its database;
+ * an error ends it too, and the next audited action starts a new one.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "audit.h"
+
+int			phi_guard_audit_seal_interval = 1000;
+
+PGDLLEXPORT void phi_guard_worker_main(Datum arg);
+
+/* Register the worker for dboid; false (with a warning) when impossible. */
+bool
+worker_register(Oid dboid)
+{
+	BackgroundWorker w;
+	BackgroundWorkerHandle *handle;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(w.bgw_library_name, "phi_guard", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "phi_guard_worker_main", BGW_MAXLEN);
+	snprintf(w.bgw_name, BGW_MAXLEN, "phi_guard audit worker for database %u", dboid);
+	strlcpy(w.bgw_type, "phi_guard audit worker", BGW_MAXLEN);
+	w.bgw_main_arg = ObjectIdGetDatum(dboid);
+	w.bgw_notify_pid = 0;
+	if (!RegisterDynamicBackgroundWorker(&w, &handle))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start the phi_guard audit worker"),
+				 errhint("Raise max_worker_processes; until then entries are sealed only by phi_audit_seal().")));
+		return false;
+	}
+	return true;
+}
+
+static bool
+extension_installed(void)
+{
+	return OidIsValid(get_extension_oid("phi_guard", true));
+}
+
+static void
+begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+end(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Write queued access events (to the log on a standby).  false: extension gone. */
+static bool
+drain(void)
+{
+	int			written;
+
+	begin("writing access entries");
+	if (!extension_installed())
+	{
+		end();
+		return false;
+	}
+	if (RecoveryInProgress())
+		written = audit_queue_write(NULL, true);
+	else
+	{
+		AuditWriter *w = audit_writer_open();
+
+		written = audit_queue_write(w, false);
+		audit_writer_close(w);
+	}
+	end();
+	audit_queue_consume(written);
+	return true;
+}
+
+static void
+seal(void)
+{
+	if (RecoveryInProgress())
+		return;
+	begin("sealing");
+	(void) audit_seal();
+	end();
+}
+
+void
+phi_guard_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	TimestampTz next_seal;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	if (!audit_worker_attach(dboid))
+		proc_exit(0);
+
+	next_seal = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											phi_guard_audit_seal_interval);
+	for (;;)
+	{
+		long		wait_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!drain())
+			break;
+		if (GetCurrentTimestamp() >= next_seal)
+		{
+			seal();
+			next_seal = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													phi_guard_audit_seal_interval);
+		}
+		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_seal);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);
+}

@@ -1,0 +1,690 @@
+#!/usr/bin/python3
+"""Independent verifier for the phi_guard audit chain (SPEC.md section 6).
+
+This program re-checks the tamper-evident audit log of the phi_guard
+PostgreSQL extension without using the extension itself: it only reads the
+two tables ``phi_guard.audit_log`` and ``phi_guard.audit_block`` (live, or
+from a CSV export) and recomputes every hash with Python's hashlib.  It was
+written from the contract in SPEC.md section 6 alone, not from the
+extension's code, so an auditor can use it as a second opinion next to
+``phi_audit_verify()``.
+
+Usage
+-----
+
+Verify a live database (needs psycopg2 and SELECT on both tables)::
+
+    verify_audit.py --dsn "host=db.example dbname=clinic user=auditor"
+
+Take a copy for the audit file and verify that copy (the copy is written in
+one REPEATABLE READ snapshot, so the two files are consistent)::
+
+    verify_audit.py --dsn "host=... dbname=..." --write-export ./audit-2024-06
+
+Verify an export made earlier (no database and no psycopg2 needed)::
+
+    verify_audit.py --export ./audit-2024-06
+
+Also check against a digest kept outside the database (the JSON returned by
+``SELECT phi_audit_digest()``, saved to a file at some earlier time)::
+
+    verify_audit.py --export ./audit-2024-06 --digest digest-2024-05-31.json
+
+Add ``--json`` for one machine-readable JSON object on stdout (the human
+summary then goes to stderr)::
+
+    {"ok": true, "blocks": 12, "entries": 3456, "unsealed": 7,
+     "first_bad_block": null, "problem": null}
+
+Exit status: 0 the chain verified, 1 verification failed, 2 usage or
+input/output error (bad arguments, unreadable files, a file that is not an
+export as described below, a database error).
+
+Making an export with psql
+--------------------------
+
+An export directory holds exactly two files, made with (run them in one
+``BEGIN ISOLATION LEVEL REPEATABLE READ; ... COMMIT;`` so that both files
+come from the same snapshot, and with the client encoding UTF8, e.g.
+``PGCLIENTENCODING=UTF8``)::
+
+    \\copy (SELECT id, xid, record, encode(entry_hash,'hex') AS entry_hash FROM phi_guard.audit_log ORDER BY xid, id) TO 'audit_log.csv' CSV HEADER
+    \\copy (SELECT block_no, xid_lo, xid_hi, entries, encode(prev_hash,'hex') AS prev_hash, encode(block_hash,'hex') AS block_hash, sealed_at FROM phi_guard.audit_block ORDER BY block_no) TO 'audit_block.csv' CSV HEADER
+
+``--write-export`` writes byte-for-byte the same output (it sends the same
+COPY statements).  audit_log.csv must be in (xid, id) order, as the ORDER BY
+above produces; the verifier streams both files side by side and refuses an
+export that is out of order (exit 2) rather than sorting it in memory.
+
+What is checked (SPEC section 6)
+--------------------------------
+
+* every ``entry_hash`` is SHA-256 of the UTF-8 bytes of ``record``;
+* every ``record`` is a JSON object with ``"v": 1`` and the keys v, ts, kind,
+  table, row_key, columns, db_user, role, app_user, tenant, purpose,
+  client_addr, application_name, detail; (xid, id) pairs are unique;
+* blocks are numbered 1, 2, 3, ... without gaps;
+* block 1 has ``prev_hash`` = 32 zero bytes and ``xid_lo`` = the smallest xid
+  among its entries; block n > 1 has ``prev_hash`` = ``block_hash`` of block
+  n-1 and ``xid_lo`` = ``xid_hi`` of block n-1; always ``xid_lo < xid_hi``;
+* a block holds exactly the entries with ``xid_lo <= xid < xid_hi``, its
+  ``entries`` column is their count, and
+  ``block_hash = SHA-256(prev_hash || uint64_be(block_no) ||
+  uint64_be(entries) || entry_hash_1 || ... || entry_hash_n)`` over those
+  entries ordered by (xid, id);
+* an entry with an xid below block 1's ``xid_lo`` lies outside every block
+  and is an error; entries with xid >= the last block's ``xid_hi`` are
+  "unsealed": they are counted and their hashes and JSON are checked, but not
+  being in a block is not an error (sealing runs periodically);
+* with ``--digest``: the chain still reaches the digest's block, that
+  block's ``block_hash`` equals the digest's, and the entries of blocks
+  1..N add up to the digest's ``entries``.
+
+Verification stops at the first problem.  ``first_bad_block`` is the number
+of the block where it was found (for a missing block: the missing number;
+for a problem in an unsealed entry: null); ``blocks``/``entries`` then count
+what was read up to that point.  Problems name blocks and entries only by
+block number and (xid, id); record contents are never printed.
+
+What a passing result does NOT prove: the hashes cover ``record`` and the
+order of entries, not the ``xid``/``id`` columns themselves, and a
+superuser who rewrites the log AND recomputes every later block hash
+produces a chain that verifies -- only a digest kept outside the database
+(``--digest``) detects that, for the blocks up to the digest's block.
+Removing the newest blocks is likewise only visible with a digest.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import struct
+import sys
+
+REQUIRED_KEYS = (
+    "v", "ts", "kind", "table", "row_key", "columns", "db_user", "role",
+    "app_user", "tenant", "purpose", "client_addr", "application_name",
+    "detail",
+)
+ZERO_HASH = bytes(32)
+ITERSIZE = 10000
+
+LOG_FILE = "audit_log.csv"
+BLOCK_FILE = "audit_block.csv"
+LOG_COLUMNS = ("id", "xid", "record", "entry_hash")
+BLOCK_COLUMNS = ("block_no", "xid_lo", "xid_hi", "entries", "prev_hash",
+                 "block_hash", "sealed_at")
+
+LOG_QUERY = ("SELECT id, xid, record, encode(entry_hash,'hex') AS entry_hash "
+             "FROM phi_guard.audit_log ORDER BY xid, id")
+BLOCK_QUERY = ("SELECT block_no, xid_lo, xid_hi, entries, "
+               "encode(prev_hash,'hex') AS prev_hash, "
+               "encode(block_hash,'hex') AS block_hash, sealed_at "
+               "FROM phi_guard.audit_block ORDER BY block_no")
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+# Records can be long; the csv module's default limit is 128 KiB per field.
+csv.field_size_limit(2 ** 31 - 1)
+
+
+class InputError(Exception):
+    """The input cannot be read or is not what it should be (exit 2)."""
+
+
+class _Failure(Exception):
+    """Verification failed (exit 1)."""
+
+    def __init__(self, block, problem):
+        super().__init__(problem)
+        self.block = block
+        self.problem = problem
+
+
+class Result:
+    """Outcome of a verification run."""
+
+    def __init__(self):
+        self.ok = True
+        self.blocks = 0
+        self.entries = 0
+        self.unsealed = 0
+        self.first_bad_block = None
+        self.problem = None
+        self.last_block = None      # (block_no, xid_hi, sealed_at)
+        self.digest_note = None
+        self.notes = []
+
+    def as_json(self):
+        return {"ok": self.ok, "blocks": self.blocks, "entries": self.entries,
+                "unsealed": self.unsealed,
+                "first_bad_block": self.first_bad_block,
+                "problem": self.problem}
+
+
+# --------------------------------------------------------------------------
+# The verification proper.  `blocks` yields tuples
+#   (block_no, xid_lo, xid_hi, entries, prev_hash, block_hash, sealed_at)
+# in block_no order and `entries` yields tuples (xid, id, record, entry_hash)
+# in (xid, id) order; integers are int, hashes bytes, any column may be None
+# (SQL NULL).
+# --------------------------------------------------------------------------
+
+def _where(xid, eid, block):
+    if block is None:
+        return "unsealed entry xid=%s id=%s" % (xid, eid)
+    return "entry xid=%s id=%s (block %d)" % (xid, eid, block)
+
+
+def _check_entry(xid, eid, record, entry_hash, block):
+    """Entry-level checks; never puts record contents into the message."""
+    if record is None:
+        raise _Failure(block, _where(xid, eid, block) + ": record is NULL")
+    if entry_hash is None:
+        raise _Failure(block, _where(xid, eid, block) + ": entry_hash is NULL")
+    try:
+        raw = record.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Failure(block, _where(xid, eid, block)
+                       + ": record is not valid Unicode text") from None
+    if hashlib.sha256(raw).digest() != entry_hash:
+        raise _Failure(block, _where(xid, eid, block)
+                       + ": entry_hash is not SHA-256 of the record")
+    try:
+        obj = json.loads(record)
+    except ValueError:
+        raise _Failure(block, _where(xid, eid, block)
+                       + ": record is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise _Failure(block, _where(xid, eid, block)
+                       + ": record is not a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    if missing:
+        raise _Failure(block, _where(xid, eid, block)
+                       + ": record lacks required key(s) " + ", ".join(missing))
+    v = obj["v"]
+    if type(v) is not int or v != 1:
+        raise _Failure(block, _where(xid, eid, block)
+                       + ': record "v" is not 1')
+
+
+def verify(blocks, entries, digest=None, check_order=False):
+    """Verify the chain.  Returns a Result; raises InputError on bad input.
+
+    With check_order, the entries are read to the end after a failure, to
+    raise InputError instead if they turn out not to be in (xid, id) order
+    (for exports; a database returns them ORDER BY xid, id).
+    """
+    res = Result()
+    it = iter(entries)
+    prev_key = [None]
+
+    def nxt():
+        """Next entry as (xid, id, record, entry_hash, duplicate)."""
+        e = next(it, None)
+        if e is None:
+            return None
+        xid, eid, record, entry_hash = e
+        if xid is None or eid is None:
+            raise _Failure(None, "an audit_log row has a NULL xid or id")
+        key = (xid, eid)
+        dup = False
+        if prev_key[0] is not None:
+            if key < prev_key[0]:
+                raise InputError(
+                    "audit_log rows are not in (xid, id) order (xid=%s id=%s "
+                    "follows xid=%s id=%s); export with ORDER BY xid, id"
+                    % (xid, eid, prev_key[0][0], prev_key[0][1]))
+            dup = key == prev_key[0]
+        prev_key[0] = key
+        return (xid, eid, record, entry_hash, dup)
+
+    d_block = d_hash = d_entries = None
+    if digest is not None:
+        d_block, d_hash, d_entries = digest
+
+    try:
+        cur = nxt()
+        expected_no = 1
+        prev_block_hash = ZERO_HASH
+        prev_hi = None
+        total = 0
+        digest_done = d_block is None
+        if d_block == 0:
+            if d_entries != 0:
+                raise _Failure(None, "digest names block 0 but %d entries"
+                               % d_entries)
+            digest_done = True
+            res.digest_note = "digest names no block (nothing sealed yet)"
+
+        for b in blocks:
+            no, lo, hi, n, ph, bh, sealed_at = b
+            if no is None:
+                raise _Failure(expected_no, "an audit_block row has a NULL "
+                               "block_no (expected block %d)" % expected_no)
+            if no != expected_no:
+                if no > expected_no:
+                    raise _Failure(expected_no,
+                                   "block %d is missing (the next block "
+                                   "present is %d)" % (expected_no, no))
+                raise _Failure(no, "block number %d appears again after "
+                               "block %d" % (no, expected_no - 1))
+            res.blocks += 1
+            nulls = [name for name, val in (("xid_lo", lo), ("xid_hi", hi),
+                                            ("entries", n), ("prev_hash", ph),
+                                            ("block_hash", bh))
+                     if val is None]
+            if nulls:
+                raise _Failure(no, "block %d: NULL %s" % (no, ", ".join(nulls)))
+            if no == 1:
+                if ph != ZERO_HASH:
+                    raise _Failure(no, "block 1: prev_hash is not 32 zero "
+                                   "bytes")
+            elif ph != prev_block_hash:
+                raise _Failure(no, "block %d: prev_hash is not the block_hash "
+                               "of block %d" % (no, no - 1))
+            if no > 1 and lo != prev_hi:
+                raise _Failure(no, "block %d: xid_lo %d is not xid_hi %d of "
+                               "block %d" % (no, lo, prev_hi, no - 1))
+            if not lo < hi:
+                raise _Failure(no, "block %d: xid_lo %d is not below xid_hi %d"
+                               % (no, lo, hi))
+            if not 0 <= n < 2 ** 64:
+                raise _Failure(no, "block %d: entries %d is out of range"
+                               % (no, n))
+            if cur is not None and cur[0] < lo:
+                raise _Failure(no, "entry xid=%d id=%d lies outside every "
+                               "block (below xid_lo %d of block %d)"
+                               % (cur[0], cur[1], lo, no))
+            if no == 1 and cur is not None and cur[0] < hi and cur[0] != lo:
+                raise _Failure(no, "block 1: xid_lo %d is not the smallest xid "
+                               "among its entries (%d)" % (lo, cur[0]))
+
+            h = hashlib.sha256()
+            h.update(ph)
+            h.update(struct.pack(">QQ", no, n))
+            count = 0
+            while cur is not None and cur[0] < hi:
+                xid, eid, record, entry_hash, dup = cur
+                if dup:
+                    raise _Failure(no, _where(xid, eid, no)
+                                   + ": duplicate (xid, id)")
+                _check_entry(xid, eid, record, entry_hash, no)
+                h.update(entry_hash)
+                count += 1
+                cur = nxt()
+            res.entries += count
+            if count != n:
+                raise _Failure(no, "block %d: entries says %d but %d entries "
+                               "have xid_lo <= xid < xid_hi (%d..%d)"
+                               % (no, n, count, lo, hi))
+            if h.digest() != bh:
+                raise _Failure(no, "block %d: block_hash mismatch (stored %s, "
+                               "computed %s)" % (no, bh.hex(), h.hexdigest()))
+            total += n
+            if no == d_block:
+                if bh != d_hash:
+                    raise _Failure(no, "block %d: block_hash %s differs from "
+                                   "the digest's %s"
+                                   % (no, bh.hex(), d_hash.hex()))
+                if total != d_entries:
+                    raise _Failure(no, "blocks 1..%d hold %d entries, the "
+                                   "digest says %d" % (no, total, d_entries))
+                digest_done = True
+                res.digest_note = ("digest matches block %d (%d entries)"
+                                   % (no, total))
+            res.last_block = (no, hi, sealed_at)
+            prev_block_hash = bh
+            prev_hi = hi
+            expected_no += 1
+
+        if not digest_done:
+            raise _Failure(d_block, "the chain ends at block %d but the digest "
+                           "names block %d" % (expected_no - 1, d_block))
+
+        while cur is not None:
+            xid, eid, record, entry_hash, dup = cur
+            if dup:
+                raise _Failure(None, _where(xid, eid, None)
+                               + ": duplicate (xid, id)")
+            _check_entry(xid, eid, record, entry_hash, None)
+            res.unsealed += 1
+            cur = nxt()
+    except _Failure as f:
+        res.ok = False
+        res.first_bad_block = f.block
+        res.problem = f.problem
+        if check_order:
+            # The problem may only be an artefact of an export that is not in
+            # (xid, id) order; read on so that such an export is reported as
+            # unusable (InputError) rather than as a misleading failure.
+            while True:
+                try:
+                    if nxt() is None:
+                        break
+                except _Failure:
+                    pass
+    return res
+
+
+# --------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------
+
+def _int(text, what, line):
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError("%s line %d: %s is not an integer"
+                         % (what, line, text[:40])) from None
+
+
+def _unhex(text, what, line):
+    if text == "":
+        return None
+    if text.startswith("\\x"):
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InputError("%s line %d: not a hex string" % (what, line)) from None
+
+
+def _open_csv(path, columns):
+    try:
+        f = open(path, "r", encoding="utf-8", newline="")
+    except OSError as e:
+        raise InputError("cannot open %s: %s" % (path, e.strerror)) from None
+    reader = csv.reader(f)
+    header = next(reader, None)
+    if header is None:
+        f.close()
+        raise InputError("%s is empty (no CSV header)" % path)
+    idx = {}
+    for c in columns:
+        if c not in header:
+            f.close()
+            raise InputError("%s: CSV header lacks column %r" % (path, c))
+        idx[c] = header.index(c)
+    return f, reader, [idx[c] for c in columns], len(header)
+
+
+def _csv_rows(path, columns):
+    f, reader, idx, width = _open_csv(path, columns)
+    name = os.path.basename(path)
+    with f:
+        for row in reader:
+            if len(row) != width:
+                raise InputError("%s line %d: expected %d fields, found %d"
+                                 % (name, reader.line_num, width, len(row)))
+            yield reader.line_num, [row[i] for i in idx]
+
+
+def export_entries(path):
+    name = os.path.basename(path)
+    for line, (eid, xid, record, entry_hash) in _csv_rows(path, LOG_COLUMNS):
+        yield (_int(xid, name, line), _int(eid, name, line), record,
+               _unhex(entry_hash, name, line))
+
+
+def export_blocks(path):
+    name = os.path.basename(path)
+    for line, (no, lo, hi, n, ph, bh, sealed_at) in _csv_rows(path,
+                                                               BLOCK_COLUMNS):
+        yield (_int(no, name, line), _int(lo, name, line),
+               _int(hi, name, line), _int(n, name, line),
+               _unhex(ph, name, line), _unhex(bh, name, line),
+               sealed_at or None)
+
+
+def verify_export(directory, digest=None):
+    """Verify an export directory; returns a Result (InputError if unusable)."""
+    if not os.path.isdir(directory):
+        raise InputError("%s is not a directory" % directory)
+    log_path = os.path.join(directory, LOG_FILE)
+    block_path = os.path.join(directory, BLOCK_FILE)
+    # Open both up front so that a missing file is an error even when the
+    # other one is empty.
+    for p, cols in ((log_path, LOG_COLUMNS), (block_path, BLOCK_COLUMNS)):
+        f, _, _, _ = _open_csv(p, cols)
+        f.close()
+    try:
+        return verify(export_blocks(block_path), export_entries(log_path),
+                      digest, check_order=True)
+    except csv.Error as e:
+        raise InputError("malformed CSV: %s" % e) from None
+    except UnicodeDecodeError:
+        raise InputError("export is not valid UTF-8") from None
+
+
+def _connect(dsn):
+    try:
+        import psycopg2  # noqa: imported lazily, only for --dsn
+    except ImportError:
+        raise InputError("--dsn needs the psycopg2 module") from None
+    try:
+        conn = psycopg2.connect(dsn)
+        conn.set_client_encoding("UTF8")
+    except psycopg2.Error as e:
+        raise InputError("cannot connect: %s" % str(e).strip()) from None
+    return psycopg2, conn
+
+
+def _system_identifier(conn):
+    """The cluster's system identifier, or None if it cannot be read."""
+    try:
+        with conn.cursor() as c:
+            c.execute("SELECT system_identifier::text FROM pg_control_system()")
+            row = c.fetchone()
+        conn.rollback()
+        return row[0] if row else None
+    except Exception:
+        conn.rollback()
+        return None
+
+
+def _db_entries(conn):
+    c = conn.cursor(name="phi_guard_verify_entries")
+    c.itersize = ITERSIZE
+    # ORDER BY must name the table's columns: a bare "xid" would mean the
+    # text output column and sort 10000 before 9999.
+    c.execute("SELECT l.xid::text, l.id, l.record, l.entry_hash "
+              "FROM phi_guard.audit_log AS l ORDER BY l.xid, l.id")
+    for xid, eid, record, entry_hash in c:
+        yield (int(xid) if xid is not None else None, eid, record,
+               bytes(entry_hash) if entry_hash is not None else None)
+    c.close()
+
+
+def _db_blocks(conn):
+    c = conn.cursor(name="phi_guard_verify_blocks")
+    c.itersize = ITERSIZE
+    c.execute("SELECT b.block_no, b.xid_lo::text, b.xid_hi::text, "
+              "b.entries, b.prev_hash, b.block_hash, b.sealed_at::text "
+              "FROM phi_guard.audit_block AS b ORDER BY b.block_no")
+    for no, lo, hi, n, ph, bh, sealed_at in c:
+        yield (no, int(lo) if lo is not None else None,
+               int(hi) if hi is not None else None, n,
+               bytes(ph) if ph is not None else None,
+               bytes(bh) if bh is not None else None, sealed_at)
+    c.close()
+
+
+def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None):
+    """Verify a live database (or export it, then verify the export)."""
+    psycopg2, conn = _connect(dsn)
+    notes = []
+    try:
+        sysid = _system_identifier(conn)
+        if system_identifier is not None and sysid is not None \
+                and str(system_identifier) != sysid:
+            notes.append("note: the digest's system_identifier %s is not this "
+                         "cluster's (%s); fine after a restore to a new "
+                         "cluster, otherwise suspicious"
+                         % (system_identifier, sysid))
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        if write_export is not None:
+            _write_export(conn, write_export)
+            conn.rollback()
+            conn.close()
+            conn = None
+            res = verify_export(write_export, digest)
+        else:
+            res = verify(_db_blocks(conn), _db_entries(conn), digest,
+                         check_order=True)
+            conn.rollback()
+    except psycopg2.Error as e:
+        raise InputError("database error: %s" % str(e).strip()) from None
+    finally:
+        if conn is not None:
+            conn.close()
+    res.notes.extend(notes)
+    return res
+
+
+def _write_export(conn, directory):
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for name, query in ((LOG_FILE, LOG_QUERY), (BLOCK_FILE, BLOCK_QUERY)):
+            final = os.path.join(directory, name)
+            tmp = final + ".part"
+            with conn.cursor() as c, open(tmp, "wb") as f:
+                c.copy_expert("COPY (%s) TO STDOUT CSV HEADER" % query, f)
+            os.replace(tmp, final)
+    except OSError as e:
+        raise InputError("cannot write export to %s: %s"
+                         % (directory, e.strerror or e)) from None
+
+
+def load_digest(path):
+    """Parse a phi_audit_digest() JSON file -> (block, hash, entries, sysid)."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            d = json.load(f)
+    except OSError as e:
+        raise InputError("cannot read digest %s: %s" % (path, e.strerror)) \
+            from None
+    except ValueError:
+        raise InputError("digest %s is not valid JSON" % path) from None
+    if not isinstance(d, dict):
+        raise InputError("digest %s is not a JSON object" % path)
+
+    def as_int(key):
+        v = d.get(key)
+        if isinstance(v, bool):
+            v = None
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v)
+        if not isinstance(v, int) or v < 0:
+            raise InputError('digest %s: "%s" is not a non-negative integer'
+                             % (path, key))
+        return v
+
+    block = d.get("block")
+    if block is None and d.get("entries") in (0, "0"):
+        return (0, None, 0, d.get("system_identifier"))
+    block = as_int("block")
+    entries = as_int("entries")
+    bh = d.get("block_hash")
+    if block == 0:
+        return (0, None, entries, d.get("system_identifier"))
+    if not isinstance(bh, str):
+        raise InputError('digest %s: "block_hash" is not a hex string' % path)
+    h = bh[2:] if bh.startswith("\\x") else bh
+    try:
+        hb = bytes.fromhex(h)
+    except ValueError:
+        raise InputError('digest %s: "block_hash" is not a hex string'
+                         % path) from None
+    if len(hb) != 32:
+        raise InputError('digest %s: "block_hash" is not 32 bytes' % path)
+    return (block, hb, entries, d.get("system_identifier"))
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+def summary(res, source):
+    lines = ["phi_guard audit chain (%s): %s"
+             % (source, "OK" if res.ok else "FAILED")]
+    if not res.ok:
+        if res.first_bad_block is not None:
+            lines.append("  first bad block:  %d" % res.first_bad_block)
+        lines.append("  problem:          %s" % res.problem)
+    lines.append("  %-18s%d" % ("blocks verified:" if res.ok
+                                 else "blocks read:", res.blocks))
+    lines.append("  sealed entries:   %d" % res.entries)
+    if res.ok:
+        if res.last_block is not None:
+            no, hi, sealed_at = res.last_block
+            lines.append("  last block:       %d (xid_hi %d%s)"
+                         % (no, hi, ", sealed " + sealed_at
+                            if sealed_at else ""))
+        lines.append("  unsealed entries: %d (not yet in a block; not an "
+                     "error)" % res.unsealed)
+        if res.digest_note:
+            lines.append("  digest:           " + res.digest_note)
+    for n in res.notes:
+        lines.append("  " + n)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        prog="verify_audit.py",
+        description="Independently verify the phi_guard audit chain "
+                    "(SPEC section 6).",
+        epilog="Exit status: 0 verified, 1 verification failed, "
+               "2 usage or I/O error.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dsn", help="libpq connection string of the database")
+    src.add_argument("--export", metavar="DIR",
+                     help="directory with audit_log.csv and audit_block.csv")
+    p.add_argument("--write-export", metavar="DIR",
+                   help="with --dsn: write an export to DIR (one snapshot), "
+                        "then verify that export")
+    p.add_argument("--digest", metavar="FILE",
+                   help="JSON from phi_audit_digest() kept outside the "
+                        "database")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object on stdout (summary to stderr)")
+    args = p.parse_args(argv)
+    if args.write_export and not args.dsn:
+        p.error("--write-export needs --dsn")
+
+    try:
+        digest = sysid = None
+        if args.digest:
+            block, bh, entries, sysid = load_digest(args.digest)
+            digest = (block, bh, entries)
+        if args.dsn:
+            res = verify_dsn(args.dsn, digest, args.write_export, sysid)
+            source = ("database, exported to %s" % args.write_export
+                      if args.write_export else "database")
+        else:
+            res = verify_export(args.export, digest)
+            source = "export %s" % args.export
+    except InputError as e:
+        msg = str(e)
+        print("verify_audit.py: error: %s" % msg, file=sys.stderr)
+        if args.json:
+            print(json.dumps({"ok": False, "blocks": 0, "entries": 0,
+                              "unsealed": 0, "first_bad_block": None,
+                              "problem": "error: " + msg}))
+        return EXIT_ERROR
+
+    text = summary(res, source)
+    if args.json:
+        print(text, file=sys.stderr)
+        print(json.dumps(res.as_json()))
+    else:
+        print(text)
+    return EXIT_OK if res.ok else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
