@@ -68,5 +68,6 @@ SELECT phi_encrypt('under b', 'regress_b') AS ct_b \gset
 SELECT phi_decrypt(:'ct_b') AS before_edit;
 UPDATE phi_guard.keys SET wrapped_key = (SELECT wrapped_key FROM phi_guard.keys WHERE id = :ka)
  WHERE id = :kb;
-SELECT regress_try(format('SELECT phi_guard.phi_decrypt(%L)', :'ct_b')) AS swapped_wrapped_key;
+SELECT regexp_replace(regress_try(format('SELECT phi_guard.phi_decrypt(%L)', :'ct_b')),
+                      'key [0-9]+', 'key N') AS swapped_wrapped_key;
 DROP TABLE regress_vault;

@@ -56,6 +56,7 @@ extern void audit_access_init(void);
 extern void audit_ensure_worker(void);
 extern int	audit_queue_write(AuditWriter *w, bool to_log);
 extern void audit_queue_consume(int n);
+extern int	audit_queue_length(void);
 extern bool audit_queue_sync(void);
 extern bool audit_worker_attach(Oid dboid);
 

@@ -412,6 +412,20 @@ audit_queue_sync(void)
 	}
 }
 
+/* Events waiting in this backend's database slot (the worker's view). */
+int
+audit_queue_length(void)
+{
+	int			n;
+
+	if (shared == NULL || my_slot < 0)
+		return 0;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	n = (int) (shared->slots[my_slot].head - shared->slots[my_slot].tail);
+	LWLockRelease(shared->lock);
+	return n;
+}
+
 void
 audit_queue_consume(int n)
 {

@@ -59,8 +59,9 @@ audit_capture_who(AuditWho *who)
 	who->ts = GetCurrentTimestamp();
 	if (OidIsValid(GetSessionUserId()))
 		copy_name(who->db_user, GetUserNameFromId(GetSessionUserId(), true));
-	if (OidIsValid(GetUserId()))
-		copy_name(who->role, GetUserNameFromId(GetUserId(), true));
+	/* the caller's role, also inside phi_guard's SECURITY DEFINER functions */
+	if (OidIsValid(GetOuterUserId()))
+		copy_name(who->role, GetUserNameFromId(GetOuterUserId(), true));
 	copy_name(who->app_user, context_user_id());
 	copy_name(who->tenant, context_tenant_id());
 	copy_name(who->purpose, context_purpose());

@@ -221,7 +221,7 @@ typedef struct Verdict
 	bool		ok;
 	int64		blocks;
 	int64		entries;		/* sealed entries checked */
-	int64		bad_block;		/* 0: none */
+	int64		bad_block;		/* 0: none, or an unsealed entry */
 	char		problem[256];	/* not palloc'd: outlives SPI_finish */
 } Verdict;
 
@@ -354,7 +354,15 @@ verify_chain(Jsonb *digest)
 				in_block = 0;
 			}
 			if (bi >= nblocks)
-				break;			/* the rest is unsealed */
+			{
+				/* unsealed: no block to check yet, but the record must match */
+				if (!copy_hash(stored, t, d, 4) ||
+					phic_sha256(u, u == r ? (size_t) rlen : strlen(u), computed) != PHIC_OK ||
+					memcmp(stored, computed, PHIC_HASH_LEN) != 0)
+					fail(&v, 0, "unsealed entry (xid %llu, id %lld): entry_hash does not match record",
+						 (unsigned long long) xid, (long long) id);
+				continue;
+			}
 			if (xid < blocks[bi].lo)
 			{
 				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld) lies outside every block",
@@ -374,8 +382,6 @@ verify_chain(Jsonb *digest)
 			v.entries++;
 		}
 		SPI_freetuptable(SPI_tuptable);
-		if (bi >= nblocks)
-			break;
 	}
 	SPI_cursor_close(cur);
 	for (; bi < nblocks; bi++)
@@ -446,7 +452,7 @@ phi_guard_audit_verify(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(v.blocks);
 	values[2] = Int64GetDatum(v.entries);
 	values[3] = Int64GetDatum(v.bad_block);
-	nulls[3] = v.ok;
+	nulls[3] = v.ok || v.bad_block == 0;	/* 0: a problem outside every block */
 	values[4] = v.ok ? (Datum) 0 : CStringGetTextDatum(v.problem);
 	nulls[4] = v.ok;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));

@@ -8,7 +8,10 @@
  * Workers are dynamic: the first backend of a database that writes an
  * audit entry or counts an access registers one (audit_ensure_worker).  A
  * worker exits when the extension is no longer installed in its database;
- * an error ends it too, and the next audited action starts a new one.
+ * an error ends it too, and the next audited action starts a new one.  On
+ * SIGTERM (server shutdown) it writes what is queued before it exits.
+ * Its transactions are READ COMMITTED whatever the server's default, and
+ * an idle round starts no transaction.
  */
 #include "postgres.h"
 
@@ -89,6 +92,8 @@ drain(void)
 {
 	int			written;
 
+	if (audit_queue_length() == 0)
+		return true;			/* nothing to write: no transaction, no xid */
 	begin("writing access entries");
 	if (!extension_installed())
 	{
@@ -119,6 +124,19 @@ seal(void)
 	end();
 }
 
+static volatile sig_atomic_t shutdown_requested = false;
+
+/* SIGTERM: finish the current round, write what is queued, then exit. */
+static void
+request_shutdown(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
 void
 phi_guard_worker_main(Datum arg)
 {
@@ -126,9 +144,12 @@ phi_guard_worker_main(Datum arg)
 	TimestampTz next_seal;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, request_shutdown);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	/* sealing needs fresh snapshots, whatever the server's default */
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
 	if (!audit_worker_attach(dboid))
 		proc_exit(0);
 
@@ -144,7 +165,7 @@ phi_guard_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (!drain())
+		if (!drain() || shutdown_requested)
 			break;
 		if (GetCurrentTimestamp() >= next_seal)
 		{
