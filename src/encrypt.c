@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "core/ciphertext.h"
 #include "core/secmem.h"
+#include "encrypt.h"
 #include "keyring.h"
 #include "phi_guard.h"
 
@@ -92,6 +93,16 @@ decryption_key(FunctionCallInfo fcinfo, uint32 key_id)
 	return c->entry;
 }
 
+/* Text in the database encoding as UTF-8 bytes (no copy when already UTF-8). */
+static phic_bytes
+utf8_of(const char *p, int len)
+{
+	char	   *u = pg_server_to_any(p, len, PG_UTF8);
+	phic_bytes	b = {(const uint8 *) u, (u == p) ? (size_t) len : strlen(u)};
+
+	return b;
+}
+
 /* The optional aad argument as UTF-8 bytes; ptr NULL when SQL NULL. */
 static phic_bytes
 aad_arg(FunctionCallInfo fcinfo, int argno)
@@ -101,14 +112,8 @@ aad_arg(FunctionCallInfo fcinfo, int argno)
 	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
 	{
 		text	   *t = PG_GETARG_TEXT_PP(argno);
-		const char *p = VARDATA_ANY(t);
-		int			len = VARSIZE_ANY_EXHDR(t);
-		char	   *u = pg_server_to_any(p, len, PG_UTF8);
 
-		aad.ptr = (const uint8 *) u;
-		aad.len = (u == p) ? (size_t) len : strlen(u);
-		if (aad.ptr == NULL)
-			aad.ptr = (const uint8 *) "";
+		aad = utf8_of(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	}
 	return aad;
 }
@@ -169,18 +174,11 @@ phi_guard_encrypt_text(PG_FUNCTION_ARGS)
 	KeyEntry   *key;
 	phic_bytes	aad,
 				pt;
-	const char *p;
-	char	   *u;
-	int			len;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	t = PG_GETARG_TEXT_PP(0);
-	p = VARDATA_ANY(t);
-	len = VARSIZE_ANY_EXHDR(t);
-	u = pg_server_to_any(p, len, PG_UTF8);
-	pt.ptr = (const uint8 *) u;
-	pt.len = (u == p) ? (size_t) len : strlen(u);
+	pt = utf8_of(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	aad = aad_arg(fcinfo, 2);
 	key = encryption_key(fcinfo, 1);
 	PG_RETURN_BYTEA_P(seal(key, 0, aad, pt));
@@ -245,6 +243,72 @@ utf8_to_server(bytea *utf8, size_t len)
 	return result;
 }
 
+/*
+ * A decrypted value as text: refuse bytea plaintext and invalid UTF-8, and
+ * convert to the database encoding.  Wipes the plaintext on refusal.
+ */
+static text *
+plain_to_text(bytea *out, const phic_ct *ct)
+{
+	if (ct->flags & PHIC_CT_FLAG_BYTEA)
+	{
+		phic_wipe(VARDATA(out), ct->body_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("value was encrypted from bytea"),
+				 errhint("Use phi_decrypt_bytea() for this value.")));
+	}
+	if (!pg_verify_mbstr(PG_UTF8, VARDATA(out), (int) ct->body_len, true))
+	{
+		phic_wipe(VARDATA(out), ct->body_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("decrypted value is not valid UTF-8"),
+				 errhint("The value was not written by phi_encrypt(text, ...); use phi_decrypt_bytea().")));
+	}
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+		return utf8_to_server(out, ct->body_len);
+	return (text *) out;
+}
+
+/*
+ * For phi_guard's own callers (the token vault, masked reads): encrypt text
+ * under the active version of key_name with an optional text aad (NULL: no
+ * aad), or decrypt such a value, reporting the key used.  Not counted as
+ * access: callers audit their own.
+ */
+bytea *
+encrypt_text_under(const char *key_name, const char *pt, int len, const char *aad)
+{
+	KeyEntry   *key = keyring_active(key_name, (int) strlen(key_name));
+
+	phic_bytes	none = {NULL, 0};
+
+	return seal(key, 0, aad ? utf8_of(aad, (int) strlen(aad)) : none, utf8_of(pt, len));
+}
+
+text *
+decrypt_text_value(bytea *value, const char *aad, uint32 *key_id, char *key_name)
+{
+	phic_ct		ct;
+	KeyEntry   *key;
+	bytea	   *out;
+
+	parse_or_error(value, &ct);
+	key = keyring_by_id(ct.key_id);
+	*key_id = key->id;
+	strlcpy(key_name, key->name, KEY_NAME_MAX + 1);
+	if (aad)
+		out = open_value(key, &ct, utf8_of(aad, (int) strlen(aad)));
+	else
+	{
+		phic_bytes	none = {NULL, 0};
+
+		out = open_value(key, &ct, none);
+	}
+	return plain_to_text(out, &ct);
+}
+
 PG_FUNCTION_INFO_V1(phi_guard_decrypt_text);
 
 /* phi_decrypt(ct phi_ciphertext, aad text DEFAULT NULL) returns text */
@@ -263,25 +327,7 @@ phi_guard_decrypt_text(PG_FUNCTION_ARGS)
 	key = decryption_key(fcinfo, ct.key_id);
 	out = open_value(key, &ct, aad);
 	audit_access_note(AUDIT_ACCESS_DECRYPT, key->id, key->name);
-	if (ct.flags & PHIC_CT_FLAG_BYTEA)
-	{
-		phic_wipe(VARDATA(out), ct.body_len);
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("value was encrypted from bytea"),
-				 errhint("Use phi_decrypt_bytea() for this value.")));
-	}
-	if (!pg_verify_mbstr(PG_UTF8, VARDATA(out), (int) ct.body_len, true))
-	{
-		phic_wipe(VARDATA(out), ct.body_len);
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("decrypted value is not valid UTF-8"),
-				 errhint("The value was not written by phi_encrypt(text, ...); use phi_decrypt_bytea().")));
-	}
-	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
-		PG_RETURN_TEXT_P(utf8_to_server(out, ct.body_len));
-	PG_RETURN_TEXT_P((text *) out);
+	PG_RETURN_TEXT_P(plain_to_text(out, &ct));
 }
 
 PG_FUNCTION_INFO_V1(phi_guard_decrypt_bytea);

@@ -43,6 +43,7 @@
 #include "core/keywrap.h"
 #include "core/nonce.h"
 #include "core/secmem.h"
+#include "indexkey.h"
 #include "keyring.h"
 #include "phi_guard.h"
 
@@ -502,6 +503,7 @@ phi_guard_key_create(PG_FUNCTION_ARGS)
 				 errmsg("key \"%s\" already exists", name),
 				 errhint("Use phi_key_rotate() to add a new version.")));
 	id = insert_new_version(name, 1);
+	indexkey_create(name);
 	SPI_finish();
 	PG_RETURN_INT32(id);
 }
@@ -532,6 +534,7 @@ phi_guard_key_rotate(PG_FUNCTION_ARGS)
 							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "phi_guard: could not retire key");
 	id = insert_new_version(name, (int32) maxver + 1);
+	indexkey_create(name);		/* again, if the name had been destroyed */
 	SPI_finish();
 	PG_RETURN_INT32(id);
 }
@@ -573,6 +576,8 @@ phi_guard_key_destroy(PG_FUNCTION_ARGS)
 							  2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "phi_guard: could not destroy key");
 	n = SPI_processed;
+	if (all)
+		indexkey_destroy(name);	/* blind indexes and tokens go with the key */
 	if (n > 0)
 		audit_key_event("key_destroy", name, 0, all ? 0 : PG_GETARG_INT32(1));
 	SPI_finish();

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "audit.h"
+#include "indexkey.h"
 #include "phi_guard.h"
 
 PG_MODULE_MAGIC;
@@ -35,6 +36,7 @@ _PG_init(void)
 	{
 		MarkGUCPrefixReserved("phi_guard");
 		keyring_init();
+		indexkey_init();
 		return;
 	}
 
@@ -67,5 +69,6 @@ _PG_init(void)
 	phi_guard_preloaded = true;
 	masterkey_load_at_startup();
 	keyring_init();
+	indexkey_init();
 	audit_access_init();
 }

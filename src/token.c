@@ -1,0 +1,449 @@
+/*
+ * token.c — token domains and the token vault (SPEC §4).
+ *
+ * phi_guard.token_vault holds, per domain, token -> value encrypted with
+ * AES-256-GCM under the domain's key (aad "phi_guard.token_vault:<domain>"),
+ * and for deterministic domains a keyed fingerprint
+ * HMAC(token subkey, domain || 0x00 || value) — never a plain hash; it is
+ * unique across domains, so its index has no domain column.
+ *
+ * Deterministic tokens are derived from the fingerprint (and a retry
+ * counter), so concurrent sessions tokenizing the same new value propose
+ * the same token; the unique index on the fingerprint lets exactly one
+ * insert win and the others read the winner's row.  Format-keeping tokens
+ * that collide with another value's token are retried with the next
+ * counter, so two values never share a token.
+ *
+ * The hot path (a value already in the vault) is a direct index lookup, no
+ * SPI; inserts and deletes go through SPI as the vault's owner.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/hash.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "audit.h"
+#include "core/nonce.h"
+#include "core/secmem.h"
+#include "core/tokenfmt.h"
+#include "encrypt.h"
+#include "indexkey.h"
+#include "keyring.h"
+#include "phi_guard.h"
+
+#define MAX_TRIES 100
+#define DOMAIN_MAX 63
+
+typedef struct Domain
+{
+	char		name[DOMAIN_MAX + 1];
+	char		key_name[KEY_NAME_MAX + 1];
+	phic_token_format format;
+	bool		deterministic;
+	Oid			vault;			/* phi_guard.token_vault and its indexes */
+	Oid			vault_pkey;
+	Oid			vault_fp;		/* unique B-tree: the insert's arbiter */
+	Oid			vault_fp_hash;	/* hash index: lookups */
+	uint64		key_generation; /* index key cached under keyring_generation */
+	const IndexKey *key;
+} Domain;
+
+/* vault columns */
+#define Anum_vault_domain 1
+#define Anum_vault_token 2
+#define Anum_vault_fingerprint 3
+#define Anum_vault_value 4
+
+static void
+check_domain_name(text *t, char *out)
+{
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len < 1 || len > DOMAIN_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("token domain name must be 1 to %d bytes long", DOMAIN_MAX)));
+	memcpy(out, VARDATA_ANY(t), len);
+	out[len] = '\0';
+}
+
+/* The domain key's index keys, cached with the domain while valid. */
+static const IndexKey *
+domain_key(Domain *d)
+{
+	if (d->key == NULL || d->key_generation != keyring_generation)
+	{
+		d->key = indexkey_get(d->key_name, (int) strlen(d->key_name));
+		d->key_generation = keyring_generation;
+	}
+	return d->key;
+}
+
+static Oid
+vault_oid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid("phi_guard", false);
+	Oid			oid = get_relname_relid(relname, nsp);
+
+	if (!OidIsValid(oid))
+		elog(ERROR, "phi_guard: relation phi_guard.%s is missing", relname);
+	return oid;
+}
+
+/* The domain's definition, cached per call site (domains never change). */
+static const Domain *
+domain_for_call(FunctionCallInfo fcinfo, int argno)
+{
+	Domain	   *d = (Domain *) fcinfo->flinfo->fn_extra;
+	char		name[DOMAIN_MAX + 1];
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("token domain must not be null")));
+	check_domain_name(PG_GETARG_TEXT_PP(argno), name);
+	if (d && strcmp(d->name, name) == 0)
+		return d;
+	if (d == NULL)
+		d = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Domain));
+	fcinfo->flinfo->fn_extra = NULL;
+	SPI_connect();
+	values[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args("SELECT key_name, format, deterministic FROM phi_guard.token_domains "
+							  "WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "phi_guard: could not read token domains");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("token domain \"%s\" does not exist", name),
+				 errhint("Create it with phi_token_domain_create().")));
+	strlcpy(d->name, name, sizeof(d->name));
+	strlcpy(d->key_name, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sizeof(d->key_name));
+	d->format = (phic_token_format) phic_token_format_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+															strlen(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)));
+	d->deterministic = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	SPI_finish();
+	d->vault = vault_oid("token_vault");
+	d->vault_pkey = vault_oid("token_vault_pkey");
+	d->vault_fp = vault_oid("token_vault_fingerprint_key");
+	d->vault_fp_hash = vault_oid("token_vault_fingerprint_hash");
+	d->key = NULL;
+	fcinfo->flinfo->fn_extra = d;
+	return d;
+}
+
+/*
+ * Look a vault row up by (domain, token) through the primary key, or by
+ * fingerprint through the hash index (rechecking, since hash scans are
+ * lossy); returns the requested column (palloc'd copy), *found false when
+ * absent.  latest: use the latest snapshot, which also sees rows this
+ * statement or a concurrent committed transaction inserted since the
+ * statement began (as RI checks do); otherwise the statement's own
+ * snapshot (the cheap first look).
+ */
+static Datum
+vault_lookup(const Domain *d, bool by_fingerprint, Datum key, AttrNumber want,
+			 bool latest, bool *found)
+{
+	Relation	rel = table_open(d->vault, AccessShareLock);
+	Relation	irel = index_open(by_fingerprint ? d->vault_fp_hash : d->vault_pkey, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snap = RegisterSnapshot(latest ? GetLatestSnapshot() : GetActiveSnapshot());
+	ScanKeyData skey[2];
+	int			nkeys = 0;
+	IndexScanDesc scan;
+	Datum		result = (Datum) 0;
+
+	/* attribute numbers are the index's; the fingerprint MAC covers the domain */
+	if (by_fingerprint)
+		ScanKeyEntryInitialize(&skey[nkeys++], 0, 1, HTEqualStrategyNumber,
+							   InvalidOid, InvalidOid, F_BYTEAEQ, key);
+	else
+	{
+		ScanKeyEntryInitialize(&skey[nkeys++], 0, 1, BTEqualStrategyNumber,
+							   InvalidOid, C_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(d->name));
+		ScanKeyEntryInitialize(&skey[nkeys++], 0, 2, BTEqualStrategyNumber,
+							   InvalidOid, C_COLLATION_OID, F_TEXTEQ, key);
+	}
+	scan = index_beginscan(rel, irel, snap, nkeys, 0);
+	index_rescan(scan, skey, nkeys, NULL, 0);
+	*found = false;
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		v;
+
+		if (scan->xs_recheck)
+		{
+			bytea	   *have = DatumGetByteaPP(slot_getattr(slot, Anum_vault_fingerprint, &isnull));
+			bytea	   *want_fp = DatumGetByteaPP(key);
+
+			if (isnull || VARSIZE_ANY_EXHDR(have) != VARSIZE_ANY_EXHDR(want_fp) ||
+				memcmp(VARDATA_ANY(have), VARDATA_ANY(want_fp), VARSIZE_ANY_EXHDR(have)) != 0)
+				continue;
+		}
+		v = slot_getattr(slot, want, &isnull);
+		result = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(v));
+		*found = true;
+		break;
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+static bytea *
+bytes_datum(const uint8 *p, size_t n)
+{
+	bytea	   *b = palloc(VARHDRSZ + n);
+
+	SET_VARSIZE(b, VARHDRSZ + n);
+	memcpy(VARDATA(b), p, n);
+	return b;
+}
+
+/* Seed bytes for attempt `try`: HMAC(token key, fp || try || block). */
+static void
+derive_seed(const IndexKey *k, const uint8 *fp, uint32 try, uint8 *seed, size_t n)
+{
+	for (uint32 block = 0; n > 0; block++)
+	{
+		uint8		mac[PHIC_HMAC_LEN];
+		uint32		ctr[2] = {pg_hton32(try), pg_hton32(block)};
+		size_t		take = Min(n, sizeof(mac));
+
+		if (phic_hmac3(k->token, "seed", 4, fp, PHIC_HMAC_LEN, ctr, sizeof(ctr), mac) != PHIC_OK)
+			errors_raise_core(PHIC_ERR_CRYPTO, "derive token");
+		memcpy(seed, mac, take);
+		seed += take;
+		n -= take;
+	}
+}
+
+static SPIPlanPtr insert_plan = NULL;	/* kept for the backend's life */
+
+/* Insert a vault row as the vault's owner; the token if it went in, else NULL. */
+static text *
+vault_insert(const Domain *d, const char *token, const uint8 *fp, Datum value)
+{
+	Relation	vault = table_open(d->vault, AccessShareLock);
+	Oid			owner = vault->rd_rel->relowner;
+	Oid			save_user;
+	int			save_sec;
+	Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID, BYTEAOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', fp ? ' ' : 'n', ' '};
+	bool		inserted = false;
+
+	table_close(vault, AccessShareLock);
+	values[0] = CStringGetTextDatum(d->name);
+	values[1] = CStringGetTextDatum(token);
+	values[2] = fp ? PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN)) : (Datum) 0;
+	values[3] = value;
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		SPI_connect();
+		if (insert_plan == NULL)
+		{
+			SPIPlanPtr	p = SPI_prepare("INSERT INTO phi_guard.token_vault (domain, token, fingerprint, value) "
+										"VALUES ($1, $2, $3, $4::bytea::phi_guard.phi_ciphertext) "
+										"ON CONFLICT DO NOTHING RETURNING token",
+										4, types);
+
+			if (p == NULL || SPI_keepplan(p) != 0)
+				elog(ERROR, "phi_guard: could not prepare the token vault insert");
+			insert_plan = p;
+		}
+		if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "phi_guard: could not write to the token vault");
+		inserted = SPI_processed > 0;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	/* allocated here, not in SPI's memory, which SPI_finish released */
+	return inserted ? cstring_to_text(token) : NULL;
+}
+
+/* The aad that binds a vault value to its domain. */
+static char *
+vault_aad(const Domain *d)
+{
+	return psprintf("phi_guard.token_vault:%s", d->name);
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_tokenize);
+
+/* phi_tokenize(value text, domain text) returns text */
+Datum
+phi_guard_tokenize(PG_FUNCTION_ARGS)
+{
+	const Domain *d;
+	const IndexKey *k;
+	text	   *v;
+	const char *value;
+	int			len;
+	uint8		fp[PHIC_HMAC_LEN];
+	Datum		sealed = (Datum) 0;	/* encrypted value, made once */
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	d = domain_for_call(fcinfo, 1);
+	v = PG_GETARG_TEXT_PP(0);
+	value = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	k = domain_key((Domain *) d);
+	if (phic_hmac3(k->token, d->name, strlen(d->name) + 1, value, len, NULL, 0, fp) != PHIC_OK)
+		errors_raise_core(PHIC_ERR_CRYPTO, "fingerprint value");
+
+	if (d->deterministic)
+	{
+		bool		found;
+		Datum		tok = vault_lookup(d, true, PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN)),
+									   Anum_vault_token, false, &found);
+
+		if (found)
+			PG_RETURN_DATUM(tok);
+	}
+
+	for (uint32 try = 0; try < MAX_TRIES; try++)
+	{
+		size_t		seedlen = phic_token_seed_len(d->format, len);
+		uint8	   *seed = palloc(seedlen);
+		char	   *token = palloc(Max(len, PHIC_TOKEN_OPAQUE_LEN) + 1);
+		size_t		toklen;
+		text	   *result;
+		phic_status st;
+
+		if (d->deterministic)
+			derive_seed(domain_key((Domain *) d), fp, try, seed, seedlen);
+		else if ((st = phic_random_bytes(seed, (int) seedlen)) != PHIC_OK)
+			errors_raise_core(st, "generate token");
+		st = phic_token_make(d->format, value, len, seed, token, &toklen);
+		if (st == PHIC_ERR_FORMAT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("value does not fit token format \"%s\" of domain \"%s\"",
+							d->format == PHIC_TOKEN_SSN ? "ssn" : "digits", d->name),
+					 errdetail(d->format == PHIC_TOKEN_SSN
+							   ? "An ssn value is 9 digits, written ddddddddd or ddd-dd-dddd."
+							   : "A digits value is 5 or more digits and nothing else.")));
+		if (sealed == (Datum) 0)
+			sealed = PointerGetDatum(encrypt_text_under(d->key_name, value, len, vault_aad(d)));
+		result = vault_insert(d, token, d->deterministic ? fp : NULL, sealed);
+		pfree(seed);
+		if (result)
+			PG_RETURN_TEXT_P(result);
+		if (d->deterministic)
+		{
+			/* someone else may have stored this very value meanwhile */
+			bool		found;
+			Datum		tok = vault_lookup(d, true, PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN)),
+										   Anum_vault_token, true, &found);
+
+			if (found)
+				PG_RETURN_DATUM(tok);
+		}
+		/* the token belongs to another value: try the next one */
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("could not find a free token in domain \"%s\"", d->name),
+			 errdetail("%d candidate tokens were all taken by other values.", MAX_TRIES),
+			 errhint("The format leaves too few token values for the values stored; use format 'opaque'.")));
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_detokenize);
+
+/* phi_detokenize(token text, domain text) returns text; audited. */
+Datum
+phi_guard_detokenize(PG_FUNCTION_ARGS)
+{
+	const Domain *d;
+	bool		found;
+	Datum		ct;
+	text	   *plain;
+	uint32		key_id;
+	char		key_name[KEY_NAME_MAX + 1];
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	d = domain_for_call(fcinfo, 1);
+	ct = vault_lookup(d, false, PointerGetDatum(PG_GETARG_TEXT_PP(0)),
+					  Anum_vault_value, true, &found);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("token not found in domain \"%s\"", d->name),
+				 errdetail("It was never issued in this domain, or it was forgotten.")));
+	plain = decrypt_text_value(DatumGetByteaPP(ct), vault_aad(d), &key_id, key_name);
+	audit_access_note(AUDIT_ACCESS_DETOKENIZE, key_id, key_name);
+	PG_RETURN_TEXT_P(plain);
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_token_forget);
+
+/* phi_token_forget(domain text, token text) returns bool; audited. */
+Datum
+phi_guard_token_forget(PG_FUNCTION_ARGS)
+{
+	char		domain[DOMAIN_MAX + 1];
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		gone;
+	StringInfoData detail;
+
+	check_domain_name(PG_GETARG_TEXT_PP(0), domain);
+	values[0] = CStringGetTextDatum(domain);
+	values[1] = PG_GETARG_DATUM(1);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM phi_guard.token_domains WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "phi_guard: could not read token domains");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("token domain \"%s\" does not exist", domain)));
+	if (SPI_execute_with_args("DELETE FROM phi_guard.token_vault WHERE domain OPERATOR(pg_catalog.=) $1 "
+							  "AND token OPERATOR(pg_catalog.=) $2",
+							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "phi_guard: could not delete from the token vault");
+	gone = SPI_processed > 0;
+	SPI_finish();
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"domain\":");
+	audit_json_string(&detail, domain);
+	appendStringInfo(&detail, ",\"forgotten\":%s}", gone ? "true" : "false");
+	audit_write_one("token_forget", "phi_guard.token_vault", NULL, NULL, detail.data);
+	PG_RETURN_BOOL(gone);
+}
