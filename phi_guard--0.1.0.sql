@@ -387,13 +387,16 @@ GRANT USAGE ON SCHEMA phi_guard TO phi_auditor, phi_audit_admin;
 
 -- Entries are written by the extension's C code only (straight into the
 -- heap and index, no SQL); (xid, id) is unique without a shared sequence.
+-- The index is on xid alone: a transaction's entries share one xid, which
+-- B-tree deduplication stores as a posting list, and (xid, id) order comes
+-- from an incremental sort.
 CREATE TABLE phi_guard.audit_log (
   id         pg_catalog.int8 NOT NULL,
   xid        pg_catalog.xid8 NOT NULL,
   record     pg_catalog.text NOT NULL,
-  entry_hash pg_catalog.bytea NOT NULL,
-  CONSTRAINT audit_log_pkey PRIMARY KEY (xid, id)
+  entry_hash pg_catalog.bytea NOT NULL
 );
+CREATE INDEX audit_log_xid ON phi_guard.audit_log (xid);
 COMMENT ON TABLE phi_guard.audit_log IS
   'append-only audit entries; entry_hash = SHA-256(UTF-8 record) (SPEC §6)';
 
@@ -527,7 +530,9 @@ CREATE FUNCTION phi_guard.phi_audit_verify(digest pg_catalog.jsonb DEFAULT NULL,
     OUT first_bad_block pg_catalog.int8, OUT problem pg_catalog.text)
   AS 'MODULE_PATHNAME', 'phi_guard_audit_verify'
   LANGUAGE C VOLATILE PARALLEL UNSAFE
-  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  -- (xid, id) order sorts each transaction's entries: keep a large one in memory
+  SET work_mem = '256MB';
 COMMENT ON FUNCTION phi_guard.phi_audit_verify(pg_catalog.jsonb) IS
   'recomputes every entry and block hash; with a digest, checks the chain still reaches it';
 

@@ -30,8 +30,19 @@ typedef struct AuditWho
 	char		application_name[AUDIT_NAME_LEN];
 } AuditWho;
 
+/* The parts of a record that every row of one statement shares. */
+typedef struct AuditRecordParts
+{
+	StringInfoData prefix;		/* {"v":1,...,"row_key": */
+	StringInfoData suffix;		/* ,"db_user":...} */
+} AuditRecordParts;
+
 /* audit_record.c */
 extern void audit_capture_who(AuditWho *who);
+extern void audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
+							   const char *kind, const char *table, const char *detail);
+extern void audit_record_join(StringInfo buf, const AuditRecordParts *parts,
+							  const char *row_key, const char *columns);
 extern void audit_build_record(StringInfo buf, const AuditWho *who,
 							   const char *kind, const char *table,
 							   const char *row_key, const char *columns,

@@ -93,33 +93,68 @@ append_utc_iso8601(StringInfo buf, TimestampTz ts)
 					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
 }
 
+/*
+ * The record is prefix || row_key || ,"columns": || columns || suffix; the
+ * prefix and suffix are the same for every row of a statement, so the
+ * trigger builds them once (audit_record_parts) and each row only adds its
+ * key (audit_record_join).
+ */
+void
+audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
+				   const char *kind, const char *table, const char *detail)
+{
+	StringInfo	p = &parts->prefix;
+	StringInfo	s = &parts->suffix;
+
+	initStringInfo(p);
+	appendStringInfoString(p, "{\"v\":1,\"ts\":\"");
+	append_utc_iso8601(p, who->ts);
+	appendStringInfoString(p, "\",\"kind\":");
+	audit_json_string(p, kind);
+	appendStringInfoString(p, ",\"table\":");
+	audit_json_string(p, table);
+	appendStringInfoString(p, ",\"row_key\":");
+
+	initStringInfo(s);
+	appendStringInfoString(s, ",\"db_user\":");
+	audit_json_string(s, who->db_user);
+	appendStringInfoString(s, ",\"role\":");
+	audit_json_string(s, who->role);
+	appendStringInfoString(s, ",\"app_user\":");
+	audit_json_string(s, who->app_user);
+	appendStringInfoString(s, ",\"tenant\":");
+	audit_json_string(s, who->tenant);
+	appendStringInfoString(s, ",\"purpose\":");
+	audit_json_string(s, who->purpose);
+	appendStringInfoString(s, ",\"client_addr\":");
+	audit_json_string(s, who->client_addr);
+	appendStringInfoString(s, ",\"application_name\":");
+	audit_json_string(s, who->application_name);
+	appendStringInfo(s, ",\"detail\":%s}", detail ? detail : "null");
+}
+
+void
+audit_record_join(StringInfo buf, const AuditRecordParts *parts,
+				  const char *row_key, const char *columns)
+{
+	appendBinaryStringInfo(buf, parts->prefix.data, parts->prefix.len);
+	appendStringInfoString(buf, row_key ? row_key : "null");
+	appendStringInfoString(buf, ",\"columns\":");
+	appendStringInfoString(buf, columns ? columns : "null");
+	appendBinaryStringInfo(buf, parts->suffix.data, parts->suffix.len);
+}
+
 void
 audit_build_record(StringInfo buf, const AuditWho *who, const char *kind,
 				   const char *table, const char *row_key,
 				   const char *columns, const char *detail)
 {
-	appendStringInfoString(buf, "{\"v\":1,\"ts\":\"");
-	append_utc_iso8601(buf, who->ts);
-	appendStringInfoString(buf, "\",\"kind\":");
-	audit_json_string(buf, kind);
-	appendStringInfoString(buf, ",\"table\":");
-	audit_json_string(buf, table);
-	appendStringInfo(buf, ",\"row_key\":%s,\"columns\":%s,\"db_user\":",
-					 row_key ? row_key : "null", columns ? columns : "null");
-	audit_json_string(buf, who->db_user);
-	appendStringInfoString(buf, ",\"role\":");
-	audit_json_string(buf, who->role);
-	appendStringInfoString(buf, ",\"app_user\":");
-	audit_json_string(buf, who->app_user);
-	appendStringInfoString(buf, ",\"tenant\":");
-	audit_json_string(buf, who->tenant);
-	appendStringInfoString(buf, ",\"purpose\":");
-	audit_json_string(buf, who->purpose);
-	appendStringInfoString(buf, ",\"client_addr\":");
-	audit_json_string(buf, who->client_addr);
-	appendStringInfoString(buf, ",\"application_name\":");
-	audit_json_string(buf, who->application_name);
-	appendStringInfo(buf, ",\"detail\":%s}", detail ? detail : "null");
+	AuditRecordParts parts;
+
+	audit_record_parts(&parts, who, kind, table, detail);
+	audit_record_join(buf, &parts, row_key, columns);
+	pfree(parts.prefix.data);
+	pfree(parts.suffix.data);
 }
 
 /* "schema.table" of a relation, for the record's table field. */

@@ -230,6 +230,7 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 	const char *kind;
 	char	   *table;
 	AuditWho	who;
+	AuditRecordParts parts;
 	AuditWriter *w;
 	StringInfoData rec,
 				key,
@@ -247,6 +248,7 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 		TRIGGER_FIRED_BY_DELETE(ev) ? "delete" : "truncate";
 	table = audit_table_name(rel);
 	audit_capture_who(&who);
+	audit_record_parts(&parts, &who, kind, table, NULL);
 	initStringInfo(&rec);
 	initStringInfo(&key);
 	initStringInfo(&cols);
@@ -254,7 +256,7 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
 	{
-		audit_build_record(&rec, &who, kind, table, NULL, NULL, NULL);
+		audit_record_join(&rec, &parts, NULL, NULL);
 		audit_writer_add(w, rec.data, rec.len);
 	}
 	else
@@ -285,8 +287,7 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 				columns = changed_columns_json(desc, oldslot, slot, &cols);
 			}
 			resetStringInfo(&rec);
-			audit_build_record(&rec, &who, kind, table,
-							   row_key_json(rel, k, slot, &key), columns, NULL);
+			audit_record_join(&rec, &parts, row_key_json(rel, k, slot, &key), columns);
 			audit_writer_add(w, rec.data, rec.len);
 		}
 		ExecDropSingleTupleTableSlot(slot);

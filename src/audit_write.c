@@ -9,14 +9,20 @@
  *
  * id is a counter per top-level transaction starting at 1, so (xid, id) is
  * unique without any shared sequence.  entry_hash is SHA-256 of the UTF-8
- * bytes of record.  Rows are buffered and inserted with heap_multi_insert.
+ * bytes of record.  Rows are buffered and inserted with heap_multi_insert;
+ * their per-row datums live in a batch context reset after every flush.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "catalog/index.h"
 #include "catalog/indexing.h"
+#include "nodes/execnodes.h"
+#include "utils/memutils.h"
 #include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
@@ -38,6 +44,7 @@ struct AuditWriter
 	TupleTableSlot *slots[AUDIT_BATCH];
 	int			nslots;			/* slots created */
 	int			nused;			/* slots holding a pending tuple */
+	MemoryContext batch_cxt;	/* per-row datums, reset after each flush */
 	FullTransactionId fxid;
 };
 
@@ -67,6 +74,8 @@ audit_writer_open(void)
 	if (RelationGetDescr(w->rel)->natts != 4)
 		elog(ERROR, "phi_guard.audit_log has an unexpected shape");
 	w->indstate = CatalogOpenIndexes(w->rel);
+	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "phi_guard audit batch",
+										 ALLOCSET_DEFAULT_SIZES);
 	w->fxid = GetTopFullTransactionId();
 	if (!FullTransactionIdEquals(w->fxid, id_fxid))
 	{
@@ -77,15 +86,38 @@ audit_writer_open(void)
 	return w;
 }
 
+/*
+ * Insert the buffered rows: one heap_multi_insert, then each index entry
+ * straight from the filled slots.  (CatalogTuplesMultiInsertWithInfo would
+ * build and drop a tuple slot per row for its index inserts, which costs
+ * more than the rest of the row.)
+ */
 static void
 flush(AuditWriter *w)
 {
+	ResultRelInfo *rri = w->indstate;
+
 	if (w->nused == 0)
 		return;
-	CatalogTuplesMultiInsertWithInfo(w->rel, w->slots, w->nused, w->indstate);
+	heap_multi_insert(w->rel, w->slots, w->nused, GetCurrentCommandId(true), 0, NULL);
 	for (int i = 0; i < w->nused; i++)
+	{
+		for (int j = 0; j < rri->ri_NumIndices; j++)
+		{
+			Relation	irel = rri->ri_IndexRelationDescs[j];
+			IndexInfo  *ii = rri->ri_IndexRelationInfo[j];
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull[INDEX_MAX_KEYS];
+
+			FormIndexDatum(ii, w->slots[i], NULL, values, isnull);
+			index_insert(irel, values, isnull, &w->slots[i]->tts_tid, w->rel,
+						 irel->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, ii);
+		}
 		ExecClearTuple(w->slots[i]);
+	}
 	w->nused = 0;
+	MemoryContextReset(w->batch_cxt);
 }
 
 /* Queue one entry whose record text is record[0..len). */
@@ -95,16 +127,20 @@ audit_writer_add(AuditWriter *w, const char *record, int len)
 	TupleTableSlot *slot;
 	uint8		hash[PHIC_HASH_LEN];
 	bytea	   *hv;
-	const char *utf8 = pg_server_to_any(record, len, PG_UTF8);
+	const char *utf8;
 	phic_status st;
+	MemoryContext old;
 
+	/* slots live as long as the writer: create them outside the batch context */
+	if (w->nused == w->nslots)
+		w->slots[w->nslots++] = MakeSingleTupleTableSlot(RelationGetDescr(w->rel),
+														 &TTSOpsHeapTuple);
+	old = MemoryContextSwitchTo(w->batch_cxt);
+	utf8 = pg_server_to_any(record, len, PG_UTF8);
 	st = phic_sha256(utf8, utf8 == record ? (size_t) len : strlen(utf8), hash);
 	if (st != PHIC_OK)
 		errors_raise_core(st, "hash audit entry");
 
-	if (w->nused == w->nslots)
-		w->slots[w->nslots++] = MakeSingleTupleTableSlot(RelationGetDescr(w->rel),
-														 &TTSOpsHeapTuple);
 	slot = w->slots[w->nused];
 	ExecClearTuple(slot);
 	hv = (bytea *) palloc(VARHDRSZ + PHIC_HASH_LEN);
@@ -116,7 +152,8 @@ audit_writer_add(AuditWriter *w, const char *record, int len)
 	slot->tts_values[3] = PointerGetDatum(hv);
 	memset(slot->tts_isnull, 0, 4 * sizeof(bool));
 	ExecStoreVirtualTuple(slot);
-	/* materialise: heap_multi_insert needs heap tuples, and frees nothing */
+	MemoryContextSwitchTo(old);
+	/* materialise into the slot's own memory: the datums die with the batch */
 	ExecMaterializeSlot(slot);
 	w->nused++;
 	if (w->nused == AUDIT_BATCH)
@@ -130,6 +167,7 @@ audit_writer_close(AuditWriter *w)
 	for (int i = 0; i < w->nslots; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
 	CatalogCloseIndexes(w->indstate);
+	MemoryContextDelete(w->batch_cxt);
 	table_close(w->rel, RowExclusiveLock);
 	pfree(w);
 }
