@@ -35,19 +35,22 @@ passed=0; failed=0
 add() { passed=$((passed + $1)); failed=$((failed + $2)); }
 
 # pg_regress-style summary: "All N tests passed." / "M of N tests failed."
+# Anything else (a runner that died) counts as one failure.
 count_regress() {
   local log=$1 n m
-  if n=$(grep -oE 'All [0-9]+ tests passed' "$log" | grep -oE '[0-9]+'); then add "$n" 0
-  elif read -r m n < <(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | grep -oE '[0-9]+' | paste -sd' '); then
-    add $((n - m)) "$m"
-  else add 0 1; fi
+  n=$(grep -oE 'All [0-9]+ tests passed' "$log" | grep -oE '[0-9]+' | head -1)
+  if [ -n "$n" ]; then add "$n" 0; return; fi
+  m=$(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | grep -oE '^[0-9]+' | head -1)
+  n=$(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | grep -oE '[0-9]+ tests' | grep -oE '[0-9]+' | head -1)
+  if [ -n "$m" ] && [ -n "$n" ]; then add $((n - m)) "$m"
+  else echo "not ok: no test summary in $log"; add 0 1; fi
 }
 
 echo "== unit tests (src/core)"
 make -s -C test/unit run 2>&1 | tee "$ROOT/unit.log"
-if read -r p f < <(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$ROOT/unit.log" | grep -oE '[0-9]+' | paste -sd' '); then
-  add "$p" "$f"
-else add 0 1; fi
+p=$(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$ROOT/unit.log" | grep -oE '^[0-9]+')
+f=$(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$ROOT/unit.log" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+if [ -n "$p" ] && [ -n "$f" ]; then add "$p" "$f"; else echo "not ok: unit tests gave no summary"; add 0 1; fi
 
 echo "== tools (verify_audit.py)"
 /usr/bin/python3 -m unittest discover -s test/tools 2>&1 | tee "$ROOT/tools.log"
@@ -89,6 +92,7 @@ if t=$(grep -oE 'Tests=[0-9]+' "$ROOT/tap.log" | grep -oE '[0-9]+'); then
   f=$(grep -oE 'Failed: [0-9]+\)' "$ROOT/tap.log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
   bad=$(grep -cE 'Wstat: [1-9]' "$ROOT/tap.log" || true)
   [ "$f" -eq 0 ] && [ "$bad" -gt 0 ] && f=$bad
+  [ "$f" -eq 0 ] && ! grep -q '^Result: PASS' "$ROOT/tap.log" && f=1
   add $((t - f)) "$f"
 else add 0 1; fi
 

@@ -20,7 +20,10 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "catalog/namespace.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -61,6 +64,24 @@ require_read_committed(const char *fn)
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("%s must run in a READ COMMITTED transaction", fn),
 				 errdetail("A transaction snapshot could predate blocks sealed since.")));
+}
+
+/*
+ * Summarize the audit log's newly filled BRIN ranges, so that the next
+ * seal's range scan skips everything already sealed.  Skipped, never waited
+ * for, when VACUUM holds the lock; autosummarize catches up then.
+ */
+static void
+summarize_new_ranges(void)
+{
+	Oid			nsp = get_namespace_oid("phi_guard", false);
+	Oid			heap = get_relname_relid("audit_log", nsp);
+	Oid			index = get_relname_relid("audit_log_xid", nsp);
+
+	if (!OidIsValid(heap) || !OidIsValid(index))
+		return;
+	if (ConditionalLockRelationOid(heap, ShareUpdateExclusiveLock))
+		(void) DirectFunctionCall1(brin_summarize_new_values, ObjectIdGetDatum(index));
 }
 
 /*
@@ -178,6 +199,7 @@ audit_seal(void)
 				 6, t6, values);
 	}
 	SPI_finish();
+	summarize_new_ranges();
 	return (int64) n;
 }
 
@@ -233,8 +255,9 @@ fail(Verdict *v, uint64 block, const char *fmt,...)
 {
 	va_list		ap;
 
-	if (!v->ok)
-		return;					/* keep the first problem */
+	/* keep the problem of the earliest block; 0 (unsealed) comes last */
+	if (!v->ok && (block == 0 || (v->bad_block != 0 && (int64) block >= v->bad_block)))
+		return;
 	va_start(ap, fmt);
 	vsnprintf(v->problem, sizeof(v->problem), fmt, ap);
 	va_end(ap);
@@ -283,6 +306,32 @@ finish_block(Verdict *v, Block *blocks, int64 bi, StringInfo hashes, uint64 coun
 	resetStringInfo(hashes);
 }
 
+/* The block whose range holds xid (binary search), or -1: unsealed or below. */
+static int64
+block_of(const Block *blocks, int64 nblocks, uint64 xid)
+{
+	int64		lo = 0,
+				hi = nblocks - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = (lo + hi) / 2;
+
+		if (xid < blocks[mid].lo)
+			hi = mid - 1;
+		else if (xid >= blocks[mid].hi)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/*
+ * Two passes over the log, both with the caller's snapshot: every record
+ * against its entry_hash in physical order (no sort of whole records), then
+ * (xid, id, entry_hash) sorted, to rebuild each block's hash.
+ */
 static Verdict
 verify_chain(Jsonb *digest)
 {
@@ -324,9 +373,9 @@ verify_chain(Jsonb *digest)
 	v.blocks = nblocks;
 	SPI_freetuptable(SPI_tuptable);
 
-	initStringInfo(&hashes);
+	/* pass 1: each record against its entry_hash */
 	cur = SPI_cursor_open_with_args(NULL,
-									"SELECT xid, id, record, entry_hash FROM phi_guard.audit_log ORDER BY xid, id",
+									"SELECT xid, id, record, entry_hash FROM phi_guard.audit_log",
 									0, NULL, NULL, NULL, true, 0);
 	for (;;)
 	{
@@ -345,6 +394,38 @@ verify_chain(Jsonb *digest)
 			const char *r = VARDATA_ANY(rec);
 			int			rlen = VARSIZE_ANY_EXHDR(rec);
 			const char *u = pg_server_to_any(r, rlen, PG_UTF8);
+			int64		b;
+
+			if (copy_hash(stored, t, d, 4) &&
+				phic_sha256(u, u == r ? (size_t) rlen : strlen(u), computed) == PHIC_OK &&
+				memcmp(stored, computed, PHIC_HASH_LEN) == 0)
+				continue;
+			b = block_of(blocks, nblocks, xid);
+			fail(&v, b >= 0 ? blocks[b].no : 0,
+				 "%sentry (xid %llu, id %lld): entry_hash does not match record",
+				 b >= 0 ? "" : "unsealed ", (unsigned long long) xid, (long long) id);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(cur);
+
+	/* pass 2: block hashes over entry hashes in (xid, id) order */
+	initStringInfo(&hashes);
+	cur = SPI_cursor_open_with_args(NULL,
+									"SELECT xid, id, entry_hash FROM phi_guard.audit_log ORDER BY xid, id",
+									0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(cur, true, FETCH_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			uint64		xid = getu64(t, d, 1, &isnull);
+			int64		id = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
+			uint8		stored[PHIC_HASH_LEN];
 
 			/* close blocks that end before this entry */
 			while (bi < nblocks && xid >= blocks[bi].hi)
@@ -354,29 +435,15 @@ verify_chain(Jsonb *digest)
 				in_block = 0;
 			}
 			if (bi >= nblocks)
-			{
-				/* unsealed: no block to check yet, but the record must match */
-				if (!copy_hash(stored, t, d, 4) ||
-					phic_sha256(u, u == r ? (size_t) rlen : strlen(u), computed) != PHIC_OK ||
-					memcmp(stored, computed, PHIC_HASH_LEN) != 0)
-					fail(&v, 0, "unsealed entry (xid %llu, id %lld): entry_hash does not match record",
-						 (unsigned long long) xid, (long long) id);
-				continue;
-			}
+				continue;		/* unsealed: checked in pass 1 */
 			if (xid < blocks[bi].lo)
 			{
 				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld) lies outside every block",
 					 (unsigned long long) xid, (long long) id);
 				continue;
 			}
-			if (!copy_hash(stored, t, d, 4))
-				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld): malformed entry_hash",
-					 (unsigned long long) xid, (long long) id);
-			if (phic_sha256(u, u == r ? (size_t) rlen : strlen(u), computed) != PHIC_OK)
-				errors_raise_core(PHIC_ERR_CRYPTO, "hash audit entry");
-			if (memcmp(stored, computed, PHIC_HASH_LEN) != 0)
-				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld): entry_hash does not match record",
-					 (unsigned long long) xid, (long long) id);
+			if (!copy_hash(stored, t, d, 3))
+				memset(stored, 0, sizeof(stored));	/* reported by pass 1 */
 			appendBinaryStringInfo(&hashes, (const char *) stored, PHIC_HASH_LEN);
 			in_block++;
 			v.entries++;
