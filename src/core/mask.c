@@ -93,7 +93,7 @@ mask_phone(const char *in, size_t len, char *out)
 			out[o++] = in[i];
 		/* anything else (letters, extensions) is dropped */
 	}
-	return o ? o : put(out, 0, "****");
+	return digits > 0 ? o : put(out, 0, "****");	/* no number: nothing to show */
 }
 
 static size_t
@@ -139,6 +139,8 @@ mask_name(const char *in, size_t len, char *out)
 	return o;
 }
 
+static const int days_in_month[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
 /* Year of an ISO date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD); -1 if malformed. */
 static int
 iso_year(const char *in, size_t len)
@@ -165,7 +167,9 @@ iso_year(const char *in, size_t len)
 		return -1;
 	m = (md[0] - '0') * 10 + md[1] - '0';
 	d = (md[len == 10 ? 3 : 2] - '0') * 10 + md[len == 10 ? 4 : 3] - '0';
-	if (m < 1 || m > 12 || d < 1 || d > 31)
+	if (m < 1 || m > 12 || d < 1 || d > days_in_month[m - 1])
+		return -1;
+	if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return -1;
 	return y;
 }

@@ -1,8 +1,8 @@
 /*
  * tokenfmt.c — token shapes (tokenfmt.h).  Digits are drawn from seed
- * bytes by rejection sampling (a byte below 250 gives byte % 10), falling
- * back to modulo only if the seed runs out, which with 4 seed bytes per
- * digit has probability below 10^-9 per digit.
+ * bytes by rejection sampling (a byte below 250 gives byte % 10); should the
+ * seed run out, which with 4 seed bytes per digit has probability below
+ * 10^-9 per digit, the digit is 0 (still a valid, if less random, token).
  */
 #include "tokenfmt.h"
 

@@ -18,10 +18,13 @@
 #include "chain.h"
 #include "ciphertext.h"
 #include "hexkey.h"
+#include "hmac.h"
 #include "keywrap.h"
+#include "mask.h"
 #include "nonce.h"
 #include "secmem.h"
 #include "status.h"
+#include "tokenfmt.h"
 
 /* ---------------------------------------------------------------- harness */
 
@@ -1043,6 +1046,592 @@ test_chain(void)
 	check_bytes("chain empty block hash", got, want_empty, 32);
 }
 
+/* ------------------------------------------------------------ test PRNG */
+
+/* splitmix64 with a fixed seed: reproducible pseudo-random test inputs. */
+static uint64_t prng_state = 0x5eed0f9b1a2c3d4eULL;
+
+static uint64_t
+prng(void)
+{
+	uint64_t	z = (prng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void
+prng_fill(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t) prng();
+}
+
+/* ------------------------------------------------------------------- hmac */
+
+/*
+ * RFC 4231 HMAC-SHA256 cases 1-4, 6, 7, plus keys of exactly 64 and 65
+ * bytes and an empty message, all checked with Python's hmac + hashlib.
+ * Keys: the string key, or key_len bytes of key_byte (0: bytes 1, 2, 3...).
+ * Messages: the string msg, or 50 bytes of msg_byte.
+ */
+static const struct hmac_vector
+{
+	const char *name,
+			   *key;
+	size_t		key_len;
+	uint8_t		key_byte;
+	const char *msg;
+	uint8_t		msg_byte;
+	const char *mac;
+}			hmac_vectors[] = {
+	{"RFC 4231 TC1", NULL, 20, 0x0b, "Hi There", 0,
+	"b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+	{"RFC 4231 TC2", "Jefe", 0, 0, "what do ya want for nothing?", 0,
+	"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+	{"RFC 4231 TC3", NULL, 20, 0xaa, NULL, 0xdd,
+	"773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+	{"RFC 4231 TC4", NULL, 25, 0, NULL, 0xcd,
+	"82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+	{"RFC 4231 TC6", NULL, 131, 0xaa,
+		"Test Using Larger Than Block-Size Key - Hash Key First", 0,
+	"60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+	{"RFC 4231 TC7", NULL, 131, 0xaa,
+		"This is a test using a larger than block-size key and a larger than "
+		"block-size data. The key needs to be hashed before being used by the "
+		"HMAC algorithm.", 0,
+	"9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+	{"64-byte key", NULL, 64, 0, "phi_guard", 0,
+	"c3408d2fc66737ed27ffc49eeccdb98232d3bd20b093dbc5bb3a39802ba68c86"},
+	{"65-byte key", NULL, 65, 0, "phi_guard", 0,
+	"31bad6274824c163ab002f077098c84fde688d6a0ef697814dea2a2f342dbc77"},
+	{"empty message", "Jefe", 0, 0, "", 0,
+	"923598ca6d64af2a5dba79dcd021a8a0fe5c5f557519adaaf0ad532d4506dd30"},
+};
+
+/* Key, message and MAC of a vector; returns a fresh phic_hmac. */
+static phic_hmac *
+hmac_setup(const struct hmac_vector *v, uint8_t *msg, size_t *msg_len, uint8_t *mac)
+{
+	uint8_t		key[256];
+	size_t		klen = v->key ? strlen(v->key) : v->key_len;
+	phic_hmac  *h;
+
+	for (size_t i = 0; i < klen; i++)
+		key[i] = v->key ? (uint8_t) v->key[i] : v->key_byte ? v->key_byte : (uint8_t) (i + 1);
+	*msg_len = v->msg ? strlen(v->msg) : 50;
+	if (v->msg)
+		memcpy(msg, v->msg, *msg_len);
+	else
+		memset(msg, v->msg_byte, 50);
+	unhex(v->mac, mac);
+	if ((h = phic_hmac_new(key, klen)) == NULL)
+	{
+		printf("phic_hmac_new failed\n");
+		exit(2);
+	}
+	return h;
+}
+
+static void
+test_hmac(void)
+{
+	const size_t nv = sizeof(hmac_vectors) / sizeof(hmac_vectors[0]);
+	uint8_t		msg[256],
+				msg7[256],
+				want[32],
+				want7[32],
+				out[32];
+	size_t		len,
+				len7;
+	char		name[96];
+	phic_hmac  *h;
+
+	for (size_t v = 0; v < nv; v++)
+	{
+		int			bad_i = -1,
+					bad_j = -1;
+
+		h = hmac_setup(&hmac_vectors[v], msg, &len, want);
+		memset(out, 0, sizeof(out));
+		snprintf(name, sizeof(name), "hmac %s", hmac_vectors[v].name);
+		if (check_status(name, phic_hmac3(h, msg, len, NULL, 0, NULL, 0, out), PHIC_OK))
+			check_bytes(name, out, want, 32);
+
+		/* every split a | b | c of the message gives the same MAC */
+		for (size_t i = 0; i <= len && bad_i < 0; i++)
+			for (size_t j = i; j <= len && bad_i < 0; j++)
+				if (phic_hmac3(h, msg, i, msg + i, j - i, msg + j, len - j, out) != PHIC_OK ||
+					memcmp(out, want, 32) != 0)
+					bad_i = (int) i, bad_j = (int) j;
+		snprintf(name, sizeof(name), "hmac %s: every 3-part split", hmac_vectors[v].name);
+		check(bad_i < 0, name, "split at %d, %d differs", bad_i, bad_j);
+		phic_hmac_free(h);
+	}
+
+	/* NULL parts are skipped, whatever their length */
+	h = hmac_setup(&hmac_vectors[1], msg, &len, want);
+	phic_hmac3(h, NULL, 5, msg, len, NULL, 99, out);
+	check_bytes("hmac NULL a and c skipped", out, want, 32);
+	phic_hmac3(h, NULL, 7, NULL, 1, msg, len, out);
+	check_bytes("hmac NULL a and b skipped", out, want, 32);
+	phic_hmac3(h, msg, 10, NULL, 3, msg + 10, len - 10, out);
+	check_bytes("hmac NULL b between parts skipped", out, want, 32);
+	phic_hmac_free(h);
+	h = hmac_setup(&hmac_vectors[nv - 1], msg, &len, want);
+	phic_hmac3(h, NULL, 0, NULL, 0, NULL, 0, out);
+	check_bytes("hmac all parts NULL = empty message", out, want, 32);
+	phic_hmac_free(h);
+	phic_hmac_free(NULL);		/* documented no-op */
+
+	/* one phic_hmac reused 1000 times for two messages (TC6 and TC7 share a key) */
+	{
+		int			bad = -1;
+
+		phic_hmac_free(hmac_setup(&hmac_vectors[5], msg7, &len7, want7));
+		h = hmac_setup(&hmac_vectors[4], msg, &len, want);
+		for (int i = 0; i < 1000 && bad < 0; i++)
+			if ((i % 2 ? phic_hmac3(h, msg7, len7, NULL, 0, NULL, 0, out)
+				 : phic_hmac3(h, msg, 10, msg + 10, len - 10, NULL, 0, out)) != PHIC_OK ||
+				memcmp(out, i % 2 ? want7 : want, 32) != 0)
+				bad = i;
+		check(bad < 0, "hmac reused 1000 times", "MAC %d wrong", bad);
+		phic_hmac_free(h);
+	}
+	/* phic_mac_bits: the leading bits, big-endian */
+	{
+		uint8_t		mac[32];
+
+		memset(mac, 0xff, sizeof(mac));
+		unhex("8000000000000001", mac);
+		check(phic_mac_bits(mac, 1) == 1, "hmac mac_bits 1", "%llx",
+			  (unsigned long long) phic_mac_bits(mac, 1));
+		check(phic_mac_bits(mac, 8) == 0x80, "hmac mac_bits 8", "%llx",
+			  (unsigned long long) phic_mac_bits(mac, 8));
+		check(phic_mac_bits(mac, 32) == 0x80000000u, "hmac mac_bits 32", "%llx",
+			  (unsigned long long) phic_mac_bits(mac, 32));
+		check(phic_mac_bits(mac, 63) == 0x4000000000000000ULL, "hmac mac_bits 63", "%llx",
+			  (unsigned long long) phic_mac_bits(mac, 63));
+		check(phic_mac_bits(mac, 64) == 0x8000000000000001ULL, "hmac mac_bits 64", "%llx",
+			  (unsigned long long) phic_mac_bits(mac, 64));
+	}
+}
+
+/* ------------------------------------------------------------------- mask */
+
+static const char *const mask_kinds[] = {"ssn", "phone", "email", "name", "dob", "zip"};
+
+/* Mask in (year as given) and expect exactly want, within phic_mask_max. */
+static void
+check_mask(phic_mask_kind kind, const char *in, int year, const char *want)
+{
+	char		out[256],
+				name[128];
+	size_t		len = strlen(in),
+				n;
+
+	memset(out, '#', sizeof(out));
+	n = phic_mask(kind, in, len, year, out);
+	snprintf(name, sizeof(name), "mask %s \"%s\" (year %d)", mask_kinds[kind], in, year);
+	check(n == strlen(want) && memcmp(out, want, n) == 0 && out[n] == '#' &&
+		  n <= phic_mask_max(len), name, "got \"%.*s\" (len %zu), expected \"%s\"",
+		  (int) (n < 200 ? n : 200), out, n, want);
+}
+
+/* The digits of s[0..n), in order, into d; returns how many. */
+static size_t
+digits_of(const char *s, size_t n, char *d)
+{
+	size_t		k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] >= '0' && s[i] <= '9')
+			d[k++] = s[i];
+	return k;
+}
+
+/* A pseudo-random input: digits, separators, printable ASCII, UTF-8. */
+static size_t
+random_input(char *in)
+{
+	static const char *const utf8[] = {"\xc3\x9c", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+	static const char seps[] = " -()/.+@'";
+	size_t		len = prng() % 2 ? prng() % 65 : prng() % 13,
+				i = 0;
+
+	while (i < len)
+	{
+		unsigned	r = (unsigned) (prng() % 20);
+		const char *u;
+
+		if (r < 10)
+			in[i++] = (char) ('0' + prng() % 10);
+		else if (r < 13)
+			in[i++] = seps[prng() % (sizeof(seps) - 1)];
+		else if (r < 17)
+			in[i++] = (char) (0x20 + prng() % 95);
+		else if (r < 18)
+			in[i++] = (char) (0x80 + prng() % 128);	/* stray non-ASCII byte */
+		else
+			for (u = utf8[prng() % 3]; *u && i < len; u++)	/* may be cut short */
+				in[i++] = *u;
+	}
+	return len;
+}
+
+static void
+test_mask(void)
+{
+	static const struct
+	{
+		phic_mask_kind kind;
+		const char *in,
+				   *want;
+	}			cases[] = {
+		{PHIC_MASK_SSN, "123-45-6789", "***-**-6789"},
+		{PHIC_MASK_SSN, "123456789", "***-**-6789"},
+		{PHIC_MASK_SSN, "123 45 6789", "***-**-6789"},
+		{PHIC_MASK_SSN, " 123-45-6789 ", "***-**-6789"},
+		{PHIC_MASK_SSN, "12345678", "***-**-****"},
+		{PHIC_MASK_SSN, "1234567890", "***-**-****"},
+		{PHIC_MASK_SSN, "123-45-678", "***-**-****"},
+		{PHIC_MASK_SSN, "abc-de-fghi", "***-**-****"},
+		{PHIC_MASK_SSN, "", "***-**-****"},
+		{PHIC_MASK_PHONE, "(555) 123-4567", "(***) ***-4567"},
+		{PHIC_MASK_PHONE, "555-123-4567", "***-***-4567"},
+		{PHIC_MASK_PHONE, "555.123.4567", "***.***.4567"},
+		{PHIC_MASK_PHONE, "+1 555 123 4567", "+* *** *** 4567"},
+		{PHIC_MASK_PHONE, "5551234567", "******4567"},
+		{PHIC_MASK_PHONE, "---", "****"},	/* no number: never echoed */
+		{PHIC_MASK_DOB, "1980-02-31", "****"},	/* no such day */
+		{PHIC_MASK_DOB, "1980-04-31", "****"},
+		{PHIC_MASK_DOB, "2000-02-29", "2000"},	/* leap year */
+		{PHIC_MASK_DOB, "1999-02-29", "****"},
+		{PHIC_MASK_PHONE, "1234567", "***4567"},
+		{PHIC_MASK_PHONE, "123456", "******"},
+		{PHIC_MASK_PHONE, "123-45", "***-**"},
+		{PHIC_MASK_PHONE, "555-CALL-1234", "***--1234"},
+		{PHIC_MASK_PHONE, "Tel: 555 123 4567", " *** *** 4567"},
+		{PHIC_MASK_PHONE, "n/a", "****"},
+		{PHIC_MASK_PHONE, "", "****"},
+		{PHIC_MASK_EMAIL, "jane.doe@example.org", "j***@example.org"},
+		{PHIC_MASK_EMAIL, "a@b.c", "a***@b.c"},
+		{PHIC_MASK_EMAIL, "\xc3\x9cnal@x.de", "\xc3\x9c***@x.de"},
+		{PHIC_MASK_EMAIL, "\xf0\x9f\x98\x80x@y.z", "\xf0\x9f\x98\x80***@y.z"},
+		{PHIC_MASK_EMAIL, "\xc3@x.de", "\xc3***@x.de"},	/* cut lead byte: not past '@' */
+		{PHIC_MASK_EMAIL, "jane.doe.example.org", "***@***"},
+		{PHIC_MASK_EMAIL, "@example.org", "***@***"},
+		{PHIC_MASK_EMAIL, "jane@", "***@***"},
+		{PHIC_MASK_EMAIL, "jane@doe@example.org", "***@***"},
+		{PHIC_MASK_EMAIL, "@", "***@***"},
+		{PHIC_MASK_EMAIL, "", "***@***"},
+		{PHIC_MASK_NAME, "Ada King-Lovelace", "A*** K***-L***"},
+		{PHIC_MASK_NAME, "Ada Augusta King", "A*** A*** K***"},
+		{PHIC_MASK_NAME, "O'Brien", "O***'B***"},
+		{PHIC_MASK_NAME, "\xc3\x9cnal \xc3\x96zt\xc3\xbcrk", "\xc3\x9c*** \xc3\x96***"},
+		{PHIC_MASK_NAME, "  Ada  ", "  A***  "},
+		{PHIC_MASK_NAME, "a", "a***"},
+		{PHIC_MASK_NAME, "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z",
+		"a***-b***-c***-d***-e***-f***-g***-h***-i***-j***-k***-l***-m***-n***-o***-"
+		"p***-q***-r***-s***-t***-u***-v***-w***-x***-y***-z***"},
+		{PHIC_MASK_NAME, "", ""},
+		{PHIC_MASK_DOB, "1980-07-14", "1980"},
+		{PHIC_MASK_DOB, "1980/07/14", "1980"},
+		{PHIC_MASK_DOB, "19800714", "1980"},
+		{PHIC_MASK_DOB, "1980-12-31", "1980"},
+		{PHIC_MASK_DOB, "1980-13-14", "****"},
+		{PHIC_MASK_DOB, "1980-00-14", "****"},
+		{PHIC_MASK_DOB, "1980-07-00", "****"},
+		{PHIC_MASK_DOB, "1980-07-32", "****"},
+		{PHIC_MASK_DOB, "19801314", "****"},
+		{PHIC_MASK_DOB, "1980-07/14", "****"},
+		{PHIC_MASK_DOB, "1980.07.14", "****"},
+		{PHIC_MASK_DOB, "1980-7-14", "****"},
+		{PHIC_MASK_DOB, "14-07-1980", "****"},
+		{PHIC_MASK_DOB, " 19800714", "****"},
+		{PHIC_MASK_DOB, "198O-07-14", "****"},
+		{PHIC_MASK_DOB, "1980-0a-14", "****"},
+		{PHIC_MASK_DOB, "", "****"},
+		{PHIC_MASK_DOB, "1936-12-31", "<=1936"},	/* 2026 - 90 */
+		{PHIC_MASK_DOB, "1937-01-01", "1937"},
+		{PHIC_MASK_DOB, "1900-01-01", "<=1936"},
+		{PHIC_MASK_DOB, "2030-01-01", "2030"},
+		{PHIC_MASK_ZIP, "02139", "021**"},
+		{PHIC_MASK_ZIP, "021394307", "021**"},
+		{PHIC_MASK_ZIP, "02139-4307", "021**"},
+		{PHIC_MASK_ZIP, "03601", "000**"},
+		{PHIC_MASK_ZIP, "89301-1234", "000**"},
+		{PHIC_MASK_ZIP, "893011234", "000**"},
+		{PHIC_MASK_ZIP, "03701", "037**"},
+		{PHIC_MASK_ZIP, "0213", "*****"},
+		{PHIC_MASK_ZIP, "021390", "*****"},
+		{PHIC_MASK_ZIP, "0213a", "*****"},
+		{PHIC_MASK_ZIP, "ABCDE", "*****"},
+		{PHIC_MASK_ZIP, "02139 4307", "*****"},
+		{PHIC_MASK_ZIP, "0213-94307", "*****"},
+		{PHIC_MASK_ZIP, "", "*****"},
+	};
+	int			bad_len = -1,
+				leaks = 0;
+	char		in[80],
+				out[512],
+				din[80],
+				dout[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_mask(cases[i].kind, cases[i].in, 2026, cases[i].want);
+	/* current_year 0 disables the 90-year rule */
+	check_mask(PHIC_MASK_DOB, "1900-01-01", 0, "1900");
+	check_mask(PHIC_MASK_DOB, "1936-12-31", 0, "1936");
+	check_mask(PHIC_MASK_DOB, "1980-07-14", 0, "1980");
+
+	for (int k = 0; k < 6; k++)
+		check(phic_mask_kind_parse(mask_kinds[k], strlen(mask_kinds[k])) == k,
+			  "mask kind parse", "\"%s\" not kind %d", mask_kinds[k], k);
+	check(phic_mask_kind_parse("zip5", 3) == PHIC_MASK_ZIP, "mask kind parse honours len",
+		  "\"zip5\", 3 not zip");
+	check(phic_mask_kind_parse("address", 7) == -1 && phic_mask_kind_parse("SSN", 3) == -1 &&
+		  phic_mask_kind_parse("Email", 5) == -1 && phic_mask_kind_parse("", 0) == -1 &&
+		  phic_mask_kind_parse("ssn", 2) == -1 && phic_mask_kind_parse("ssn ", 4) == -1,
+		  "mask kind parse rejects unknown, wrong case, prefix", "accepted");
+
+	/*
+	 * Property, 5000 pseudo-random inputs x 6 kinds x 2 years: the output
+	 * fits phic_mask_max and nothing is written past it; ssn, phone, zip and
+	 * dob show at most 4 digits (so never 5 consecutive input digits), and
+	 * those are the input's last digits (ssn, phone), its first three or
+	 * "000" (zip), or a year (dob).
+	 */
+	for (int t = 0; t < 5000; t++)
+	{
+		size_t		len = random_input(in),
+					max = phic_mask_max(len),
+					nin = digits_of(in, len, din);
+
+		for (int k = 0; k < 6; k++)
+		{
+			size_t		n,
+						nout;
+			int			ok;
+
+			memset(out, '#', sizeof(out));
+			n = phic_mask((phic_mask_kind) k, in, len, t % 2 ? 2026 : 0, out);
+			if (n > max || out[max] != '#' || out[n] != '#')
+			{
+				if (bad_len < 0)
+					printf("    %s input of length %zu: output %zu, max %zu\n",
+						   mask_kinds[k], len, n, max);
+				bad_len = k;
+			}
+			if (k == PHIC_MASK_EMAIL || k == PHIC_MASK_NAME || n > max)
+				continue;
+			nout = digits_of(out, n, dout);
+			ok = nout <= 4;
+			if (k == PHIC_MASK_SSN && (n != 11 || memcmp(out, "***-**-", 7) != 0))
+				ok = 0;
+			if (k == PHIC_MASK_SSN || k == PHIC_MASK_PHONE)
+				ok = ok && (nout == 0 || (nout == 4 && nin >= 7 &&
+										  memcmp(dout, din + nin - 4, 4) == 0));
+			else if (k == PHIC_MASK_ZIP)
+				ok = ok && n == 5 && (nout == 0 ||
+									  (nout == 3 && (memcmp(dout, din, 3) == 0 ||
+													 memcmp(dout, "000", 3) == 0)));
+			else
+				ok = ok && (nout == 0 || nout == 4);
+			if (!ok && leaks++ == 0)
+				printf("    %s \"%.*s\" -> \"%.*s\"\n", mask_kinds[k], (int) len, in,
+					   (int) n, out);
+		}
+	}
+	check(bad_len < 0, "mask random inputs fit phic_mask_max", "overflow (kind %d)", bad_len);
+	check(leaks == 0, "mask random inputs: ssn/phone/zip/dob reveal at most the allowed digits",
+		  "%d outputs leak digits", leaks);
+}
+
+/* --------------------------------------------------------------- tokenfmt */
+
+static int
+cmp_token(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Make a token into out (pre-filled with '#'); check NUL and *outlen on OK. */
+static phic_status
+token(phic_token_format f, const char *value, const uint8_t *seed, char *out, size_t *outlen)
+{
+	phic_status st;
+
+	memset(out, '#', 64);
+	*outlen = 999;
+	st = phic_token_make(f, value, strlen(value), seed, out, outlen);
+	if (st == PHIC_OK && (*outlen > 40 || out[*outlen] != '\0' || strlen(out) != *outlen))
+	{
+		printf("    bad outlen %zu or terminator\n", *outlen);
+		return PHIC_ERR_CRYPTO;	/* reported by the caller as a wrong status */
+	}
+	return st;
+}
+
+static void
+test_tokenfmt(void)
+{
+	static const char *const fmts[] = {"opaque", "digits", "ssn"};
+	static const char *const luhn_ok[] = {
+		"4111111111111111", "4012888888881881", "5555555555554444", "378282246310005",
+		"79927398713", "0", "00",
+	};
+	static const char *const luhn_bad[] = {
+		"4111111111111112", "4111111111111121", "79927398710", "1234567812345678", "1",
+	};
+	static const char *const ssn_bad[] = {
+		"123-456789", "12345678", "12a456789", "123 45 6789", "1234567890",
+		"123-45-678a", "123-4-56789", "12-345-6789", "123456789 ", "",
+	};
+	static const char *const digits_bad[] = {"1234", "", "12a45", "12 345", "-12345", "1234567890x"};
+	static char many[1000][24];
+	uint8_t		seed[128];
+	char		out[64],
+				out2[64],
+				name[96];
+	size_t		outlen,
+				outlen2;
+	int			bad;
+
+	for (int f = 0; f < 3; f++)
+		check(phic_token_format_parse(fmts[f], strlen(fmts[f])) == f, "token format parse",
+			  "\"%s\" not format %d", fmts[f], f);
+	check(phic_token_format_parse("ssnx", 3) == PHIC_TOKEN_SSN &&
+		  phic_token_format_parse("Opaque", 6) == -1 &&
+		  phic_token_format_parse("digit", 5) == -1 &&
+		  phic_token_format_parse("card", 4) == -1 &&
+		  phic_token_format_parse("", 0) == -1, "token format parse: len, unknown, case",
+		  "wrong result");
+	check(phic_token_seed_len(PHIC_TOKEN_OPAQUE, 100) >= 16 &&
+		  phic_token_seed_len(PHIC_TOKEN_SSN, 11) >= 16 &&
+		  phic_token_seed_len(PHIC_TOKEN_DIGITS, 24) <= sizeof(seed),
+		  "token seed lengths", "unexpected seed length");
+
+	/* opaque: "tok_" + hex of the 16 seed bytes, value ignored */
+	unhex("deadbeef00017f80ff1009a55ac33c0f", seed);
+	if (check_status("token opaque", token(PHIC_TOKEN_OPAQUE, "123-45-6789", seed, out,
+										   &outlen), PHIC_OK))
+		check(outlen == PHIC_TOKEN_OPAQUE_LEN &&
+			  strcmp(out, "tok_deadbeef00017f80ff1009a55ac33c0f") == 0,
+			  "token opaque text", "got \"%s\" (len %zu)", out, outlen);
+	check_status("token opaque of an empty value", token(PHIC_TOKEN_OPAQUE, "", seed, out,
+														 &outlen), PHIC_OK);
+
+	/* Luhn on known numbers */
+	for (size_t i = 0; i < sizeof(luhn_ok) / sizeof(luhn_ok[0]); i++)
+		check(phic_luhn_valid(luhn_ok[i], strlen(luhn_ok[i])), "token luhn valid",
+			  "\"%s\" rejected", luhn_ok[i]);
+	for (size_t i = 0; i < sizeof(luhn_bad) / sizeof(luhn_bad[0]); i++)
+		check(!phic_luhn_valid(luhn_bad[i], strlen(luhn_bad[i])), "token luhn invalid",
+			  "\"%s\" accepted", luhn_bad[i]);
+
+	/*
+	 * digits, 10000 seeds: half for 4111111111111111, half for random
+	 * digit strings of 5..24 digits.  Same length, all digits, last 4 kept,
+	 * never Luhn-valid from 12 digits on.
+	 */
+	bad = -1;
+	for (int t = 0; t < 10000 && bad < 0; t++)
+	{
+		char		value[32] = "4111111111111111";
+		size_t		len = 16;
+		int			ok;
+
+		if (t % 2)
+		{
+			len = 5 + prng() % 20;
+			for (size_t i = 0; i < len; i++)
+				value[i] = (char) ('0' + prng() % 10);
+			value[len] = '\0';
+		}
+		prng_fill(seed, phic_token_seed_len(PHIC_TOKEN_DIGITS, len));
+		ok = token(PHIC_TOKEN_DIGITS, value, seed, out, &outlen) == PHIC_OK &&
+			outlen == len && strspn(out, "0123456789") == len &&
+			memcmp(out + len - 4, value + len - 4, 4) == 0 &&
+			(len < 12 || !phic_luhn_valid(out, len));
+		if (!ok)
+		{
+			bad = t;
+			printf("    value %s -> token %s\n", value, out);
+		}
+	}
+	check(bad < 0, "token digits: shape, last 4, never Luhn-valid (10000 seeds)",
+		  "seed %d", bad);
+	check_status("token digits of 5 digits", token(PHIC_TOKEN_DIGITS, "12345", seed, out,
+												   &outlen), PHIC_OK);
+	check(outlen == 5 && out[0] >= '0' && out[0] <= '9' && strcmp(out + 1, "2345") == 0,
+		  "token digits of 5 digits: text", "got \"%s\"", out);
+	for (size_t i = 0; i < sizeof(digits_bad) / sizeof(digits_bad[0]); i++)
+	{
+		snprintf(name, sizeof(name), "token digits rejects \"%s\"", digits_bad[i]);
+		check_status(name, token(PHIC_TOKEN_DIGITS, digits_bad[i], seed, out, &outlen),
+					 PHIC_ERR_FORMAT);
+	}
+
+	/* determinism: same seed, same token; 1000 seeds, at least 990 tokens */
+	bad = 0;
+	for (int t = 0; t < 1000; t++)
+	{
+		prng_fill(seed, phic_token_seed_len(PHIC_TOKEN_DIGITS, 16));
+		token(PHIC_TOKEN_DIGITS, "4111111111111111", seed, out, &outlen);
+		token(PHIC_TOKEN_DIGITS, "4111111111111111", seed, out2, &outlen2);
+		bad += outlen2 != outlen || strcmp(out, out2) != 0;
+		snprintf(many[t], sizeof(many[t]), "%.23s", out);
+	}
+	check(bad == 0, "token digits deterministic per seed", "%d tokens differ", bad);
+	qsort(many, 1000, sizeof(many[0]), cmp_token);
+	bad = 1;					/* distinct count */
+	for (int t = 1; t < 1000; t++)
+		bad += strcmp(many[t - 1], many[t]) != 0;
+	check(bad >= 990, "token digits: 1000 seeds give >= 990 tokens", "only %d distinct", bad);
+
+	/* ssn: 9dd-dd-<last 4>, area 900-999 and group 01-99 all reached */
+	{
+		int			areas[100] = {0},
+					groups[100] = {0},
+					n_area = 0,
+					n_group = 0;
+
+		bad = -1;
+		for (int t = 0; t < 10000 && bad < 0; t++)
+		{
+			int			ok;
+
+			prng_fill(seed, phic_token_seed_len(PHIC_TOKEN_SSN, 11));
+			ok = token(PHIC_TOKEN_SSN, t % 2 ? "123-45-6789" : "123456789", seed, out,
+					   &outlen) == PHIC_OK && outlen == PHIC_TOKEN_SSN_LEN &&
+				out[0] == '9' && out[3] == '-' && out[6] == '-' &&
+				strspn(out + 1, "0123456789") == 2 && strspn(out + 4, "0123456789") == 2 &&
+				strcmp(out + 7, "6789") == 0 && !(out[4] == '0' && out[5] == '0');
+			if (!ok)
+			{
+				bad = t;
+				printf("    token \"%s\"\n", out);
+				break;
+			}
+			areas[(out[1] - '0') * 10 + out[2] - '0'] = 1;
+			groups[(out[4] - '0') * 10 + out[5] - '0'] = 1;
+		}
+		for (int i = 0; i < 100; i++)
+			n_area += areas[i], n_group += groups[i];
+		check(bad < 0, "token ssn: 9dd-dd-6789, group not 00 (10000 seeds)", "seed %d", bad);
+		check(n_area == 100 && n_group == 99 && !groups[0], "token ssn: every area 900-999, "
+			  "group 01-99 occurs", "%d areas, %d groups", n_area, n_group);
+	}
+	for (size_t i = 0; i < sizeof(ssn_bad) / sizeof(ssn_bad[0]); i++)
+	{
+		snprintf(name, sizeof(name), "token ssn rejects \"%s\"", ssn_bad[i]);
+		check_status(name, token(PHIC_TOKEN_SSN, ssn_bad[i], seed, out, &outlen),
+					 PHIC_ERR_FORMAT);
+	}
+}
+
 int
 main(void)
 {
@@ -1056,6 +1645,9 @@ main(void)
 	test_ciphertext();
 	test_keywrap();
 	test_chain();
+	test_hmac();
+	test_mask();
+	test_tokenfmt();
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed == 0 ? 0 : 1;
 }
