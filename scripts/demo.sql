@@ -18,6 +18,7 @@ CREATE TABLE patients (
   name text NOT NULL,
   ssn  phi_ciphertext NOT NULL
 );
+SELECT phi_audit_enable('patients');    -- every change is recorded from now on
 INSERT INTO patients VALUES
   (1, 'Ada Lovelace', phi_encrypt('123-45-6789', 'patients', 'patients.ssn:1')),
   (2, 'Alan Turing',  phi_encrypt('987-65-4321', 'patients', 'patients.ssn:2'));
@@ -56,3 +57,46 @@ SELECT k.version AS key_version, count(*) AS rows
 \echo '== 7. Crypto-shred version 1: nothing depends on it any more'
 SELECT phi_key_destroy('patients', 1) AS destroyed;
 SELECT id, name, phi_decrypt(ssn, 'patients.ssn:' || id) AS ssn FROM patients ORDER BY id;
+
+\echo
+\echo '== 8. Search an encrypted column through a blind index (an ordinary btree)'
+ALTER TABLE patients ADD COLUMN mrn phi_ciphertext, ADD COLUMN mrn_bidx int8;
+UPDATE patients SET mrn = phi_encrypt('MRN-00' || id, 'patients', 'patients.mrn:' || id),
+                    mrn_bidx = phi_blind_index('MRN-00' || id, 'patients', 16);
+CREATE INDEX patients_mrn_bidx ON patients (mrn_bidx);
+SELECT id, name FROM patients
+ WHERE mrn_bidx = phi_blind_index('MRN-002', 'patients', 16)
+   AND phi_decrypt(mrn, 'patients.mrn:' || id) = 'MRN-002';
+
+\echo
+\echo '== 9. Tokenize phone numbers: same length, digits only, last 4 kept'
+SELECT phi_token_domain_create('phone', 'patients', 'digits');
+SELECT v AS phone, phi_tokenize(v, 'phone') AS token, phi_detokenize(phi_tokenize(v, 'phone'), 'phone') AS back
+  FROM (VALUES ('6175550123'), ('2125550188')) AS t(v);
+
+\echo
+\echo '== 10. One query, two audiences: a clinician sees the SSN, billing sees it masked'
+CREATE ROLE demo_clinician IN ROLE phi_decryptor;
+CREATE ROLE demo_billing IN ROLE phi_masked_reader;
+GRANT SELECT ON patients TO demo_clinician, demo_billing;
+SET ROLE demo_clinician;
+SELECT id, name, phi_guard.phi_decrypt_masked(ssn, 'patients.ssn:' || id, 'ssn') AS ssn FROM patients ORDER BY id;
+SET ROLE demo_billing;
+SELECT id, name, phi_guard.phi_decrypt_masked(ssn, 'patients.ssn:' || id, 'ssn') AS ssn FROM patients ORDER BY id;
+RESET ROLE;
+
+\echo
+\echo '== 11. The audit log: who did what, sealed into a hash chain'
+SELECT phi_audit_seal() AS entries_sealed;
+SELECT r->>'kind' AS kind, r->>'table' AS "table", r->>'row_key' AS row_key,
+       r->>'columns' AS columns, r->>'role' AS role, r->'detail'->>'count' AS count
+  FROM (SELECT record::jsonb AS r FROM phi_guard.audit_log ORDER BY xid, id) AS e;
+SELECT * FROM phi_audit_verify();
+
+\echo
+\echo '== 12. A superuser quietly edits one entry: verification catches it'
+SET session_replication_role = replica;   -- bypasses the append-only triggers
+UPDATE phi_guard.audit_log SET record = replace(record, '"kind":"update"', '"kind":"insert"')
+ WHERE record LIKE '%"kind":"update"%' AND xid = (SELECT min(xid) FROM phi_guard.audit_log WHERE record LIKE '%"kind":"update"%');
+RESET session_replication_role;
+SELECT ok, first_bad_block, problem FROM phi_audit_verify();
