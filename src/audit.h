@@ -62,6 +62,7 @@ extern void audit_write_one(const char *kind, const char *table,
 /* audit_access.c: decrypt / detokenize counts, flushed per statement */
 #define AUDIT_ACCESS_DECRYPT 'd'
 #define AUDIT_ACCESS_DETOKENIZE 't'
+#define AUDIT_ACCESS_DETOKENIZE_MISS 'm'
 extern void audit_access_note(char kind, uint32 key_id, const char *key_name);
 extern void audit_access_init(void);
 extern void audit_ensure_worker(void);

@@ -216,7 +216,8 @@ build_access_record(StringInfo buf, const AccessEvent *e)
 	appendStringInfo(&detail, ",\"key_id\":%u,\"count\":" INT64_FORMAT ",\"pid\":%d}",
 					 e->key_id, e->count, e->pid);
 	audit_build_record(buf, &e->who,
-					   e->kind == AUDIT_ACCESS_DECRYPT ? "decrypt" : "detokenize",
+					   e->kind == AUDIT_ACCESS_DECRYPT ? "decrypt" :
+					   e->kind == AUDIT_ACCESS_DETOKENIZE ? "detokenize" : "detokenize_failed",
 					   NULL, NULL, NULL, detail.data);
 	pfree(detail.data);
 }

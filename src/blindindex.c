@@ -79,11 +79,15 @@ phi_guard_blind_index(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bits must be between %d and %d", BITS_MIN, BITS_MAX),
 				 errhint("See the README on choosing bits: fewer bits, more false positives, less leakage.")));
-	k = blind_key_for_call(fcinfo, 1);
+	/*
+	 * Detoast the value first: fetching a large value takes a lock, which
+	 * may process an invalidation that frees the cached key.
+	 */
 	v = PG_GETARG_TEXT_PP(0);
 	p = VARDATA_ANY(v);
 	len = VARSIZE_ANY_EXHDR(v);
 	u = pg_server_to_any(p, len, PG_UTF8);
+	k = blind_key_for_call(fcinfo, 1);
 	if (phic_hmac3(k->blind, u, u == p ? (size_t) len : strlen(u), NULL, 0, NULL, 0, mac) != PHIC_OK)
 		errors_raise_core(PHIC_ERR_CRYPTO, "compute blind index");
 	PG_RETURN_INT64((int64) phic_mac_bits(mac, bits));

@@ -309,6 +309,27 @@ decrypt_text_value(bytea *value, const char *aad, uint32 *key_id, char *key_name
 	return plain_to_text(out, &ct);
 }
 
+/*
+ * The SQL decryption path: decrypt argument 0 with the aad of argument 1
+ * under the key its header names (cached per call site), and count the
+ * access for the audit log.
+ */
+static bytea *
+decrypt_args(FunctionCallInfo fcinfo, phic_ct *ct)
+{
+	KeyEntry   *key;
+	bytea	   *out;
+	phic_bytes	aad;
+
+	/* arguments first: detoasting may free the cached key (keyring.h) */
+	parse_or_error(PG_GETARG_BYTEA_PP(0), ct);
+	aad = aad_arg(fcinfo, 1);
+	key = decryption_key(fcinfo, ct->key_id);
+	out = open_value(key, ct, aad);
+	audit_access_note(AUDIT_ACCESS_DECRYPT, key->id, key->name);
+	return out;
+}
+
 PG_FUNCTION_INFO_V1(phi_guard_decrypt_text);
 
 /* phi_decrypt(ct phi_ciphertext, aad text DEFAULT NULL) returns text */
@@ -316,17 +337,11 @@ Datum
 phi_guard_decrypt_text(PG_FUNCTION_ARGS)
 {
 	phic_ct		ct;
-	phic_bytes	aad;
 	bytea	   *out;
-	KeyEntry   *key;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	parse_or_error(PG_GETARG_BYTEA_PP(0), &ct);
-	aad = aad_arg(fcinfo, 1);
-	key = decryption_key(fcinfo, ct.key_id);
-	out = open_value(key, &ct, aad);
-	audit_access_note(AUDIT_ACCESS_DECRYPT, key->id, key->name);
+	out = decrypt_args(fcinfo, &ct);
 	PG_RETURN_TEXT_P(plain_to_text(out, &ct));
 }
 
@@ -337,18 +352,10 @@ Datum
 phi_guard_decrypt_bytea(PG_FUNCTION_ARGS)
 {
 	phic_ct		ct;
-	phic_bytes	aad;
-	bytea	   *out;
-	KeyEntry   *key;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	parse_or_error(PG_GETARG_BYTEA_PP(0), &ct);
-	aad = aad_arg(fcinfo, 1);
-	key = decryption_key(fcinfo, ct.key_id);
-	out = open_value(key, &ct, aad);
-	audit_access_note(AUDIT_ACCESS_DECRYPT, key->id, key->name);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(decrypt_args(fcinfo, &ct));
 }
 
 PG_FUNCTION_INFO_V1(phi_guard_rewrap);

@@ -16,8 +16,8 @@ typedef struct IndexKey
 } IndexKey;
 
 /*
- * The index keys of a key name; 42704 when the name is unknown, PH002 when
- * the name was destroyed.  Valid until the next lookup or lock acquisition.
+ * The index keys of a key name; 42704 when the name is unknown, PH005 when
+ * every version of the name was destroyed (the index key went with them).  Valid until the next lookup or lock acquisition.
  */
 extern const IndexKey *indexkey_get(const char *name, int len);
 

@@ -34,6 +34,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -245,6 +246,7 @@ derive_seed(const IndexKey *k, const uint8 *fp, uint32 try, uint8 *seed, size_t 
 }
 
 static SPIPlanPtr insert_plan = NULL;	/* kept for the backend's life */
+static Oid	insert_plan_type = InvalidOid;
 
 /* Insert a vault row as the vault's owner; the token if it went in, else NULL. */
 static text *
@@ -254,7 +256,9 @@ vault_insert(const Domain *d, const char *token, const uint8 *fp, Datum value)
 	Oid			owner = vault->rd_rel->relowner;
 	Oid			save_user;
 	int			save_sec;
-	Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID, BYTEAOID};
+	int			save_nestlevel;
+	Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID,
+							TupleDescAttr(RelationGetDescr(vault), Anum_vault_value - 1)->atttypid};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', fp ? ' ' : 'n', ' '};
 	bool		inserted = false;
@@ -264,21 +268,38 @@ vault_insert(const Domain *d, const char *token, const uint8 *fp, Datum value)
 	values[1] = CStringGetTextDatum(token);
 	values[2] = fp ? PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN)) : (Datum) 0;
 	values[3] = value;
+
+	/*
+	 * Insert as the vault's owner, the way RI triggers act for the user: a
+	 * restricted operation with a pinned search_path, and a statement with
+	 * no casts or unqualified names, so nothing the caller planted (say in
+	 * pg_temp) can run with the owner's rights.
+	 */
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	PG_TRY();
 	{
 		SPI_connect();
+		/* the plan names the phi_ciphertext type by OID: redo it if that changed */
+		if (insert_plan != NULL && insert_plan_type != types[3])
+		{
+			SPI_freeplan(insert_plan);
+			insert_plan = NULL;
+		}
 		if (insert_plan == NULL)
 		{
 			SPIPlanPtr	p = SPI_prepare("INSERT INTO phi_guard.token_vault (domain, token, fingerprint, value) "
-										"VALUES ($1, $2, $3, $4::bytea::phi_guard.phi_ciphertext) "
-										"ON CONFLICT DO NOTHING RETURNING token",
+										"VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING token",
 										4, types);
 
 			if (p == NULL || SPI_keepplan(p) != 0)
 				elog(ERROR, "phi_guard: could not prepare the token vault insert");
 			insert_plan = p;
+			insert_plan_type = types[3];
 		}
 		if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "phi_guard: could not write to the token vault");
@@ -287,6 +308,7 @@ vault_insert(const Domain *d, const char *token, const uint8 *fp, Datum value)
 	}
 	PG_FINALLY();
 	{
+		AtEOXact_GUC(true, save_nestlevel);
 		SetUserIdAndSecContext(save_user, save_sec);
 	}
 	PG_END_TRY();
@@ -299,6 +321,15 @@ static char *
 vault_aad(const Domain *d)
 {
 	return psprintf("phi_guard.token_vault:%s", d->name);
+}
+
+static bool
+all_digits(const char *p, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(phi_guard_tokenize);
@@ -322,15 +353,36 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 	value = VARDATA_ANY(v);
 	len = VARSIZE_ANY_EXHDR(v);
 	k = domain_key((Domain *) d);
+	/*
+	 * An SSN is one value whether written with dashes or without: it is
+	 * fingerprinted and stored as ddd-dd-dddd, so both spellings share a
+	 * token and detokenize to the same text.
+	 */
+	if (d->format == PHIC_TOKEN_SSN && len == 9 && all_digits(value, len))
+	{
+		char	   *canon = palloc(12);
+
+		snprintf(canon, 12, "%.3s-%.2s-%.4s", value, value + 3, value + 5);
+		value = canon;
+		len = 11;
+	}
 	if (phic_hmac3(k->token, d->name, strlen(d->name) + 1, value, len, NULL, 0, fp) != PHIC_OK)
 		errors_raise_core(PHIC_ERR_CRYPTO, "fingerprint value");
 
 	if (d->deterministic)
 	{
 		bool		found;
-		Datum		tok = vault_lookup(d, true, PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN)),
-									   Anum_vault_token, false, &found);
+		Datum		fpd = PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN));
+		Datum		tok = vault_lookup(d, true, fpd, Anum_vault_token, false, &found);
 
+		/*
+		 * Not visible to this statement: also look with the latest snapshot,
+		 * which sees values stored meanwhile (by this statement, or by a
+		 * transaction committed since a REPEATABLE READ one began), before
+		 * trying to insert.
+		 */
+		if (!found)
+			tok = vault_lookup(d, true, fpd, Anum_vault_token, true, &found);
 		if (found)
 			PG_RETURN_DATUM(tok);
 	}
@@ -357,6 +409,10 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 					 errdetail(d->format == PHIC_TOKEN_SSN
 							   ? "An ssn value is 9 digits, written ddddddddd or ddd-dd-dddd."
 							   : "A digits value is 5 or more digits and nothing else.")));
+		/* a format-keeping token must not be the value itself */
+		if (d->format != PHIC_TOKEN_OPAQUE && toklen == (size_t) len &&
+			memcmp(token, value, len) == 0)
+			continue;
 		if (sealed == (Datum) 0)
 			sealed = PointerGetDatum(encrypt_text_under(d->key_name, value, len, vault_aad(d)));
 		result = vault_insert(d, token, d->deterministic ? fp : NULL, sealed);
@@ -402,10 +458,14 @@ phi_guard_detokenize(PG_FUNCTION_ARGS)
 	ct = vault_lookup(d, false, PointerGetDatum(PG_GETARG_TEXT_PP(0)),
 					  Anum_vault_value, true, &found);
 	if (!found)
+	{
+		/* failed attempts are accesses too (recorded even though this aborts) */
+		audit_access_note(AUDIT_ACCESS_DETOKENIZE_MISS, 0, d->key_name);
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("token not found in domain \"%s\"", d->name),
 				 errdetail("It was never issued in this domain, or it was forgotten.")));
+	}
 	plain = decrypt_text_value(DatumGetByteaPP(ct), vault_aad(d), &key_id, key_name);
 	audit_access_note(AUDIT_ACCESS_DETOKENIZE, key_id, key_name);
 	PG_RETURN_TEXT_P(plain);

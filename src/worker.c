@@ -150,6 +150,8 @@ phi_guard_worker_main(Datum arg)
 	/* sealing needs fresh snapshots, whatever the server's default */
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_SUSET, PGC_S_OVERRIDE);
+	/* a database owner's ALTER DATABASE ... SET search_path must not steer it */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	if (!audit_worker_attach(dboid))
 		proc_exit(0);
 

@@ -112,15 +112,27 @@ mask_email(const char *in, size_t len, char *out)
 	return o + len - (at - in);
 }
 
+static int
+is_name_separator(char c)
+{
+	return c == ' ' || c == '-' || c == '\'';
+}
+
 static size_t
 mask_name(const char *in, size_t len, char *out)
 {
 	size_t		o = 0;
 	int			start = 1;
+	size_t		letters = 0;
+
+	for (size_t i = 0; i < len; i++)
+		letters += !is_name_separator(in[i]);
+	if (len > 0 && letters == 0)
+		return put(out, 0, "***");	/* only separators: never the input back */
 
 	for (size_t i = 0; i < len;)
 	{
-		if (in[i] == ' ' || in[i] == '-' || in[i] == '\'')
+		if (is_name_separator(in[i]))
 		{
 			out[o++] = in[i++];
 			start = 1;

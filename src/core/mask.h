@@ -2,7 +2,8 @@
  * mask.h — display masking of identifiers (HIPAA Safe Harbor style).
  *
  * Input and output are UTF-8.  Malformed input never comes back as it is:
- * it yields a fully masked value of the kind's shape.
+ * it yields a fully masked value of the kind's shape (only the empty string
+ * stays empty).
  *
  *   ssn    123-45-6789            -> ***-**-6789   (needs exactly 9 digits)
  *   phone  (555) 123-4567         -> (***) ***-4567 (digits but the last 4 hidden;

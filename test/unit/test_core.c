@@ -1304,6 +1304,8 @@ test_mask(void)
 		{PHIC_MASK_PHONE, "+1 555 123 4567", "+* *** *** 4567"},
 		{PHIC_MASK_PHONE, "5551234567", "******4567"},
 		{PHIC_MASK_PHONE, "---", "****"},	/* no number: never echoed */
+		{PHIC_MASK_NAME, "-", "***"},	/* only separators: never echoed */
+		{PHIC_MASK_NAME, " - '", "***"},
 		{PHIC_MASK_DOB, "1980-02-31", "****"},	/* no such day */
 		{PHIC_MASK_DOB, "1980-04-31", "****"},
 		{PHIC_MASK_DOB, "2000-02-29", "2000"},	/* leap year */
