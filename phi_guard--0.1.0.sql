@@ -25,7 +25,9 @@ DO $roles$
 DECLARE
   r text;
 BEGIN
-  FOREACH r IN ARRAY ARRAY['phi_key_admin', 'phi_encryptor', 'phi_decryptor'] LOOP
+  FOREACH r IN ARRAY ARRAY['phi_key_admin', 'phi_encryptor', 'phi_decryptor',
+                           'phi_detokenizer', 'phi_masked_reader',
+                           'phi_auditor', 'phi_audit_admin'] LOOP
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
       EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
     END IF;
@@ -34,7 +36,8 @@ END
 $roles$;
 
 REVOKE ALL ON SCHEMA phi_guard FROM PUBLIC;
-GRANT USAGE ON SCHEMA phi_guard TO phi_key_admin, phi_encryptor, phi_decryptor;
+GRANT USAGE ON SCHEMA phi_guard TO phi_key_admin, phi_encryptor, phi_decryptor,
+  phi_detokenizer, phi_masked_reader, phi_auditor, phi_audit_admin;
 
 ------------------------------------------------------------------------
 -- Type phi_ciphertext (SPEC §3)
@@ -224,18 +227,6 @@ GRANT EXECUTE ON FUNCTION phi_guard.phi_ciphertext(pg_catalog.bytea)
 -- Blind indexes, tokenization, masking (SPEC §4, §5)
 ------------------------------------------------------------------------
 
-DO $roles$
-DECLARE
-  r text;
-BEGIN
-  FOREACH r IN ARRAY ARRAY['phi_detokenizer', 'phi_masked_reader'] LOOP
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
-      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
-    END IF;
-  END LOOP;
-END
-$roles$;
-GRANT USAGE ON SCHEMA phi_guard TO phi_detokenizer, phi_masked_reader;
 
 -- One root key per key name for blind indexes and token fingerprints,
 -- wrapped like a data key (SPEC §2 format, id from keys_id_seq); created
@@ -372,18 +363,6 @@ COMMENT ON FUNCTION phi_guard.phi_decrypt_masked(phi_guard.phi_ciphertext, pg_ca
 -- Audit log (SPEC §6)
 ------------------------------------------------------------------------
 
-DO $roles$
-DECLARE
-  r text;
-BEGIN
-  FOREACH r IN ARRAY ARRAY['phi_auditor', 'phi_audit_admin'] LOOP
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
-      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
-    END IF;
-  END LOOP;
-END
-$roles$;
-GRANT USAGE ON SCHEMA phi_guard TO phi_auditor, phi_audit_admin;
 
 -- Entries are written by the extension's C code only (straight into the
 -- heap, no SQL); (xid, id) is unique without a shared sequence.  The log is
