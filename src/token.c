@@ -212,8 +212,9 @@ vault_lookup(const Domain *d, bool by_fingerprint, Datum key, AttrNumber want,
 	index_endscan(scan);
 	UnregisterSnapshot(snap);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(irel, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	/* keep the locks to the end of the transaction: the next call finds them held */
+	index_close(irel, NoLock);
+	table_close(rel, NoLock);
 	return result;
 }
 
