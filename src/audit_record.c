@@ -14,6 +14,8 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -38,17 +40,58 @@ copy_name(char *dst, const char *src)
 static void
 client_addr(char *dst)
 {
-	LOCAL_FCINFO(fcinfo, 0);
-	Datum		d;
+	static char cached[AUDIT_NAME_LEN];
+	static bool known = false;	/* a session's client never changes */
 
-	if (MyProcPort == NULL)
-		return;
-	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
-	d = inet_client_addr(fcinfo);
-	if (fcinfo->isnull)
-		copy_name(dst, "[local]");
-	else
-		copy_name(dst, DatumGetCString(DirectFunctionCall1(inet_out, d)));
+	if (!known && MyProcPort != NULL)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		d;
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		d = inet_client_addr(fcinfo);
+		copy_name(cached, fcinfo->isnull ? "[local]"
+				  : DatumGetCString(DirectFunctionCall1(inet_out, d)));
+		known = true;
+	}
+	copy_name(dst, cached);
+}
+
+static Oid	role_oids[2];
+static char role_names[2][AUDIT_NAME_LEN];
+
+/* pg_authid changed (a rename, say): forget the remembered names */
+static void
+role_names_reset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	role_oids[0] = role_oids[1] = InvalidOid;
+}
+
+/* A role's name, remembering the last two asked (session and current role). */
+static void
+role_name(Oid role, char *dst)
+{
+	static bool registered = false;
+	static int	next;
+	Oid		   *oids = role_oids;
+	char		(*names)[AUDIT_NAME_LEN] = role_names;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, role_names_reset, (Datum) 0);
+		registered = true;
+	}
+
+	for (int i = 0; i < 2; i++)
+		if (OidIsValid(oids[i]) && oids[i] == role)
+		{
+			copy_name(dst, names[i]);
+			return;
+		}
+	copy_name(names[next], GetUserNameFromId(role, true));
+	oids[next] = role;
+	copy_name(dst, names[next]);
+	next = 1 - next;
 }
 
 /* Fill *who from the session: users, client, the signed context if any. */
@@ -58,10 +101,10 @@ audit_capture_who(AuditWho *who)
 	memset(who, 0, sizeof(*who));
 	who->ts = GetCurrentTimestamp();
 	if (OidIsValid(GetSessionUserId()))
-		copy_name(who->db_user, GetUserNameFromId(GetSessionUserId(), true));
+		role_name(GetSessionUserId(), who->db_user);
 	/* the caller's role, also inside phi_guard's SECURITY DEFINER functions */
 	if (OidIsValid(GetOuterUserId()))
-		copy_name(who->role, GetUserNameFromId(GetOuterUserId(), true));
+		role_name(GetOuterUserId(), who->role);
 	copy_name(who->app_user, context_user_id());
 	copy_name(who->tenant, context_tenant_id());
 	copy_name(who->purpose, context_purpose());

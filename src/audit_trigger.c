@@ -22,7 +22,10 @@
 #include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/date.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -62,11 +65,44 @@ text_form_is_stable(Oid type)
 	}
 }
 
-/* Primary key columns of rel, with a stable renderer for each. */
-static KeyColumns *
-key_columns(Relation rel)
+/*
+ * What the trigger needs of an audited table, kept per backend until the
+ * table's relcache entry is invalidated (ALTER TABLE, a new primary key...).
+ */
+typedef struct AuditedTable
 {
-	KeyColumns *k = palloc0(sizeof(KeyColumns));
+	Oid			relid;			/* hash key */
+	bool		valid;			/* false once its relcache entry was invalidated */
+	char	   *name;			/* "schema.table" */
+	KeyColumns *key;
+} AuditedTable;
+
+static HTAB *tables = NULL;
+static MemoryContext tables_cxt = NULL;
+static bool tables_reset_pending = false;
+
+/*
+ * Relcache callback: only mark; memory is reclaimed at the next lookup, so
+ * an invalidation arriving while an entry is being filled frees nothing.
+ */
+static void
+tables_invalidate(Datum arg, Oid relid)
+{
+	AuditedTable *t;
+
+	if (tables == NULL)
+		return;
+	if (relid == InvalidOid)
+		tables_reset_pending = true;
+	else if ((t = hash_search(tables, &relid, HASH_FIND, NULL)) != NULL)
+		t->valid = false;
+}
+
+/* Primary key columns of rel, with a stable renderer for each (in cxt). */
+static KeyColumns *
+key_columns(Relation rel, MemoryContext cxt)
+{
+	KeyColumns *k = MemoryContextAllocZero(cxt, sizeof(KeyColumns));
 	Oid			pk = RelationGetPrimaryKeyIndex(rel);
 	HeapTuple	itup;
 	Form_pg_index idx;
@@ -78,10 +114,10 @@ key_columns(Relation rel)
 		return k;
 	idx = (Form_pg_index) GETSTRUCT(itup);
 	k->n = idx->indnkeyatts;
-	k->attnums = palloc(sizeof(AttrNumber) * k->n);
-	k->out = palloc(sizeof(FmgrInfo) * k->n);
-	k->binary = palloc(sizeof(bool) * k->n);
-	k->types = palloc(sizeof(Oid) * k->n);
+	k->attnums = MemoryContextAlloc(cxt, sizeof(AttrNumber) * k->n);
+	k->out = MemoryContextAlloc(cxt, sizeof(FmgrInfo) * k->n);
+	k->binary = MemoryContextAlloc(cxt, sizeof(bool) * k->n);
+	k->types = MemoryContextAlloc(cxt, sizeof(Oid) * k->n);
 	for (int i = 0; i < k->n; i++)
 	{
 		Oid			func;
@@ -96,10 +132,52 @@ key_columns(Relation rel)
 			getTypeBinaryOutputInfo(k->types[i], &func, &varlena);
 		else
 			getTypeOutputInfo(k->types[i], &func, &varlena);
-		fmgr_info(func, &k->out[i]);
+		fmgr_info_cxt(func, &k->out[i], cxt);
 	}
 	ReleaseSysCache(itup);
 	return k;
+}
+
+static AuditedTable *
+audited_table(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	AuditedTable *t;
+	bool		found;
+
+	if (tables_reset_pending && tables != NULL)
+	{
+		hash_destroy(tables);
+		tables = NULL;
+		MemoryContextReset(tables_cxt);
+	}
+	tables_reset_pending = false;
+	if (tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (tables_cxt == NULL)
+		{
+			tables_cxt = AllocSetContextCreate(CacheMemoryContext, "phi_guard audited tables",
+											   ALLOCSET_SMALL_SIZES);
+			CacheRegisterRelcacheCallback(tables_invalidate, (Datum) 0);
+		}
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(AuditedTable);
+		ctl.hcxt = tables_cxt;
+		tables = hash_create("phi_guard audited tables", 16, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	t = hash_search(tables, &relid, HASH_ENTER, &found);
+	if (!found || !t->valid)
+	{
+		/* a stale entry's old strings stay in tables_cxt until a full reset */
+		t->valid = true;
+		t->name = MemoryContextStrdup(tables_cxt, audit_table_name(rel));
+		t->key = key_columns(rel, tables_cxt);
+	}
+	return t;
 }
 
 static void
@@ -228,7 +306,7 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TriggerEvent ev;
 	const char *kind;
-	char	   *table;
+	AuditedTable *at;
 	AuditWho	who;
 	AuditRecordParts parts;
 	AuditWriter *w;
@@ -246,9 +324,9 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 	kind = TRIGGER_FIRED_BY_INSERT(ev) ? "insert" :
 		TRIGGER_FIRED_BY_UPDATE(ev) ? "update" :
 		TRIGGER_FIRED_BY_DELETE(ev) ? "delete" : "truncate";
-	table = audit_table_name(rel);
+	at = audited_table(rel);
 	audit_capture_who(&who);
-	audit_record_parts(&parts, &who, kind, table, NULL);
+	audit_record_parts(&parts, &who, kind, at->name, NULL);
 	initStringInfo(&rec);
 	initStringInfo(&key);
 	initStringInfo(&cols);
@@ -266,12 +344,12 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 		TupleDesc	desc = RelationGetDescr(rel);
 		TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		TupleTableSlot *oldslot = olds ? MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple) : NULL;
-		KeyColumns *k = key_columns(rel);
+		KeyColumns *k = at->key;
 
 		if (rows == NULL || (TRIGGER_FIRED_BY_UPDATE(ev) && olds == NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-					 errmsg("phi_guard audit trigger on \"%s\" lacks its transition table", table),
+					 errmsg("phi_guard audit trigger on \"%s\" lacks its transition table", at->name),
 					 errhint("Re-create it with phi_audit_disable() and phi_audit_enable().")));
 		tuplestore_rescan(rows);
 		if (olds)

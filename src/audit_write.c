@@ -27,6 +27,7 @@
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/xid8.h"
@@ -51,12 +52,32 @@ struct AuditWriter
 static FullTransactionId id_fxid;	/* transaction the counter belongs to */
 static int64 next_id;
 
+static Oid	cached_relid = InvalidOid;
+
+static void
+relid_reset(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached_relid)
+		cached_relid = InvalidOid;
+}
+
 static Oid
 audit_log_relid(void)
 {
-	Oid			nsp = get_namespace_oid("phi_guard", true);
-	Oid			rel = OidIsValid(nsp) ? get_relname_relid("audit_log", nsp) : InvalidOid;
+	static bool registered = false;
+	Oid			nsp,
+				rel;
 
+	if (OidIsValid(cached_relid))
+		return cached_relid;
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(relid_reset, (Datum) 0);
+		registered = true;
+	}
+	nsp = get_namespace_oid("phi_guard", true);
+	rel = OidIsValid(nsp) ? get_relname_relid("audit_log", nsp) : InvalidOid;
+	cached_relid = rel;
 	if (!OidIsValid(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
