@@ -20,7 +20,11 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "access/brin.h"
+#include "access/genam.h"
+#include "access/relation.h"
 #include "catalog/namespace.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -67,21 +71,40 @@ require_read_committed(const char *fn)
 }
 
 /*
- * Summarize the audit log's newly filled BRIN ranges, so that the next
- * seal's range scan skips everything already sealed.  Skipped, never waited
- * for, when VACUUM holds the lock; autosummarize catches up then.
+ * Summarize the audit log's newly completed BRIN ranges, so that the next
+ * seal's range scan skips what is already sealed.  Only complete ranges:
+ * once the range being filled has a summary, every insert into it must
+ * update that summary under an exclusive page lock (brin_summarize_new_values
+ * includes it), which would serialise writers.  Skipped, never waited for,
+ * while VACUUM holds the lock; autosummarize covers the rest.
  */
 static void
 summarize_new_ranges(void)
 {
+	static BlockNumber done_below = 0;	/* ranges below this: summarized */
 	Oid			nsp = get_namespace_oid("phi_guard", false);
 	Oid			heap = get_relname_relid("audit_log", nsp);
 	Oid			index = get_relname_relid("audit_log_xid", nsp);
+	Relation	irel,
+				hrel;
+	BlockNumber ppr,
+				complete;
 
-	if (!OidIsValid(heap) || !OidIsValid(index))
+	if (!OidIsValid(heap) || !OidIsValid(index) ||
+		!ConditionalLockRelationOid(heap, ShareUpdateExclusiveLock))
 		return;
-	if (ConditionalLockRelationOid(heap, ShareUpdateExclusiveLock))
-		(void) DirectFunctionCall1(brin_summarize_new_values, ObjectIdGetDatum(index));
+	hrel = relation_open(heap, NoLock);
+	irel = index_open(index, AccessShareLock);
+	ppr = BrinGetPagesPerRange(irel);
+	complete = (RelationGetNumberOfBlocks(hrel) / ppr) * ppr;
+	index_close(irel, NoLock);
+	relation_close(hrel, NoLock);
+	if (done_below > complete)
+		done_below = 0;			/* the table was rewritten */
+	for (BlockNumber start = done_below; start < complete; start += ppr)
+		(void) DirectFunctionCall2(brin_summarize_range, ObjectIdGetDatum(index),
+								   Int64GetDatum((int64) start));
+	done_below = complete;
 }
 
 /*
@@ -228,7 +251,7 @@ phi_guard_audit_seal(PG_FUNCTION_ARGS)
  * Verification
  * --------------------------------------------------------------------- */
 
-typedef struct Block
+typedef struct SealedBlock
 {
 	uint64		no,
 				lo,
@@ -236,7 +259,7 @@ typedef struct Block
 				entries;
 	uint8		prev[PHIC_HASH_LEN];
 	uint8		hash[PHIC_HASH_LEN];
-} Block;
+} SealedBlock;
 
 typedef struct Verdict
 {
@@ -283,9 +306,9 @@ copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col)
 
 /* Check the hashes gathered for block b and its links to its predecessor. */
 static void
-finish_block(Verdict *v, Block *blocks, int64 bi, StringInfo hashes, uint64 count)
+finish_block(Verdict *v, SealedBlock *blocks, int64 bi, StringInfo hashes, uint64 count)
 {
-	Block	   *b = &blocks[bi];
+	SealedBlock	   *b = &blocks[bi];
 	uint8		expect_prev[PHIC_HASH_LEN] = {0};
 	uint8		h[PHIC_HASH_LEN];
 
@@ -308,7 +331,7 @@ finish_block(Verdict *v, Block *blocks, int64 bi, StringInfo hashes, uint64 coun
 
 /* The block whose range holds xid (binary search), or -1: unsealed or below. */
 static int64
-block_of(const Block *blocks, int64 nblocks, uint64 xid)
+block_of(const SealedBlock *blocks, int64 nblocks, uint64 xid)
 {
 	int64		lo = 0,
 				hi = nblocks - 1;
@@ -336,7 +359,7 @@ static Verdict
 verify_chain(Jsonb *digest)
 {
 	Verdict		v = {true, 0, 0, 0, ""};
-	Block	   *blocks;
+	SealedBlock	   *blocks;
 	int64		nblocks,
 				bi = 0;
 	uint64		in_block = 0;
@@ -349,12 +372,12 @@ verify_chain(Jsonb *digest)
 	spi_run("SELECT block_no, xid_lo, xid_hi, entries, prev_hash, block_hash "
 			"FROM phi_guard.audit_block ORDER BY block_no", 0, NULL, NULL, true);
 	nblocks = (int64) SPI_processed;
-	blocks = palloc0(sizeof(Block) * (nblocks + 1));
+	blocks = palloc0(sizeof(SealedBlock) * (nblocks + 1));
 	for (int64 i = 0; i < nblocks; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
-		Block	   *b = &blocks[i];
+		SealedBlock	   *b = &blocks[i];
 
 		b->no = getu64(t, d, 1, &isnull);
 		b->lo = getu64(t, d, 2, &isnull);
