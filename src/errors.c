@@ -41,6 +41,16 @@ errors_raise_core(phic_status st, const char *what)
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("could not %s: out of memory", what)));
 			break;
+		case PHIC_ERR_EXPIRED:
+		case PHIC_ERR_NOT_YET_VALID:
+		case PHIC_ERR_LIFETIME:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("could not %s: token is %s", what,
+							st == PHIC_ERR_EXPIRED ? "expired" :
+							st == PHIC_ERR_NOT_YET_VALID ? "not yet valid" :
+							"valid for longer than allowed")));
+			break;
 		case PHIC_ERR_CRYPTO:
 		case PHIC_OK:
 			break;

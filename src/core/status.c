@@ -20,6 +20,12 @@ phic_status_str(phic_status st)
 			return "random generator failure";
 		case PHIC_ERR_NOMEM:
 			return "out of memory";
+		case PHIC_ERR_EXPIRED:
+			return "token expired";
+		case PHIC_ERR_NOT_YET_VALID:
+			return "token not yet valid";
+		case PHIC_ERR_LIFETIME:
+			return "token lifetime too long";
 	}
 	return "unknown status";
 }

@@ -15,7 +15,10 @@ typedef enum phic_status
 	PHIC_ERR_FORMAT,			/* input is not a well-formed value */
 	PHIC_ERR_CRYPTO,			/* the OpenSSL library failed */
 	PHIC_ERR_RANDOM,			/* the random generator failed */
-	PHIC_ERR_NOMEM				/* out of memory */
+	PHIC_ERR_NOMEM,				/* out of memory */
+	PHIC_ERR_EXPIRED,			/* a token's exp is past (beyond the leeway) */
+	PHIC_ERR_NOT_YET_VALID,		/* a token's nbf is ahead (beyond the leeway) */
+	PHIC_ERR_LIFETIME			/* a token lives longer than allowed */
 } phic_status;
 
 /* A short, data-free description of a status, for logs and unit tests. */

@@ -13,12 +13,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 #include "aead.h"
 #include "base64.h"
 #include "chain.h"
 #include "ciphertext.h"
 #include "hexkey.h"
 #include "hmac.h"
+#include "json.h"
+#include "jws.h"
 #include "keywrap.h"
 #include "mask.h"
 #include "nonce.h"
@@ -979,7 +984,8 @@ test_status(void)
 {
 	static const phic_status codes[] = {
 		PHIC_OK, PHIC_ERR_AUTH, PHIC_ERR_FORMAT, PHIC_ERR_CRYPTO,
-		PHIC_ERR_RANDOM, PHIC_ERR_NOMEM,
+		PHIC_ERR_RANDOM, PHIC_ERR_NOMEM, PHIC_ERR_EXPIRED, PHIC_ERR_NOT_YET_VALID,
+		PHIC_ERR_LIFETIME,
 	};
 	const size_t n = sizeof(codes) / sizeof(codes[0]);
 	int			ok = 1;
@@ -1634,6 +1640,2023 @@ test_tokenfmt(void)
 	}
 }
 
+/*
+ * jws: compact JWS / JWT with EdDSA (SPEC §5).  The RFC 8037 appendix A
+ * vectors were checked with Python's `cryptography` (the public key x derived
+ * from d, the A.4 signature verifies and re-signing reproduces it).  The
+ * other tokens and keys come from make_jws_vectors.py (deterministic; see
+ * its header), pasted between the markers below.
+ */
+static const char rfc8037_d[] = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+static const char rfc8037_x[] = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+static const uint8_t rfc8037_pub[32] = {
+	0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3,
+	0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25,
+	0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
+};
+static const char rfc8037_a4[] =
+	"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc."
+	"hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+
+/* BEGIN make_jws_vectors.py (generated: do not edit by hand) */
+#define JWS_NOW INT64_C(1700000000)
+static const uint8_t jws_pub[32] = {0x03, 0xa1, 0x07, 0xbf, 0xf3, 0xce, 0x10, 0xbe, 0x1d, 0x70, 0xdd, 0x18, 0xe7, 0x4b, 0xc0, 0x99, 0x67, 0xe4, 0xd6, 0x30, 0x9b, 0xa5, 0x0d, 0x5f, 0x1d, 0xdc, 0x86, 0x64, 0x12, 0x55, 0x31, 0xb8};
+static const uint8_t jws_pub2[32] = {0x29, 0xac, 0xba, 0xe1, 0x41, 0xbc, 0xca, 0xf0, 0xb2, 0x2e, 0x1a, 0x94, 0xd3, 0x4d, 0x0b, 0xc7, 0x36, 0x1e, 0x52, 0x6d, 0x0b, 0xfe, 0x12, 0xc8, 0x97, 0x94, 0xbc, 0x93, 0x22, 0x96, 0x6d, 0xd7};
+static const char jws_valid_full[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"IiwibnVyc2UiXSwicHVycG9zZSI6InRyZWF0bWVudCIsImlhdCI6MTY5OTk5OTk5MCwibm"
+	"JmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDA2MDB9.LTY3azF5thhc76XoHkIhmDRAnqJ"
+	"DI3tJXVdFn0F-pm3CKGJie08LZ2BcFoa7J30lBV-RqS7D5c3DWhfzt12GCA";
+static const char jws_valid_min[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1MSIsIn"
+	"RlbmFudCI6InQxIiwicm9sZXMiOltdLCJleHAiOjE3MDAwMDAwNjB9.QCcWwc5fmKLrjDC"
+	"T6BeHSqtn9pzjwhqyrvCr7K7dD7JOC1oxo03NzkIavqWClJPuy4907LW0u-4Vj2r5j-xoD"
+	"A";
+static const char jws_valid_ws[] =
+	"IHsKCSJhbGciIDogIkVkRFNBIiAsICJraWQiOiJrMSINCn0J.DQogeyAic3ViIiA6CSJ1M"
+	"SIgLAoidGVuYW50IjoidDEiLCAicm9sZXMiIDogWyAiYSIgLCAiYiIgXSAsICJleHAiIDo"
+	"gMTcwMDAwMDA2MCB9CiA.Rg10LEU9VB-tu15zUvMgntG66eW6kO5TyusZ_xvaHoFCP0egn"
+	"7C5GO7BOnYC6w06a4oQd4_aF_bM-18XBRd_DQ";
+static const char jws_valid_unicode[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJcdTAwZT"
+	"lsXHUwMEU4dmUiLCJ0ZW5hbnQiOiJcdWQ4M2RcdWRlMDAg4oKsIiwicm9sZXMiOlsiXC9y"
+	"XCJxXFwiXSwiZXhwIjoxNzAwMDAwMDYwfQ.7uXIDM8z73U75gpMGAcKDPn79WB84_Djs1s"
+	"DChJMBtS5EtSA29-E3a8XuZmXaC0ifKt0SilKrzlTjfiXqv8fDQ";
+static const char jws_valid_ext[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1MSIsIn"
+	"RlbmFudCI6InQxIiwicm9sZXMiOlsiYSJdLCJleHAiOjE3MDAwMDAwNjAsImlzcyI6Imlk"
+	"cCIsImF1ZCI6WyJ4IiwieSJdLCJ4Ijp7ImEiOlsxLC0yLjVlMyx7ImIiOm51bGx9XSwiYy"
+	"I6dHJ1ZSwiZCI6ZmFsc2V9LCJlIjoiXG4ifQ.1jnS2csL9y2mGndIwpA2NksOJumiqhpGi"
+	"UzS-XZN3gApV4t5Sq-ftyOwv1-ZK14eN1kVdA-dhFTu3AFM6fr4CQ";
+static const char jws_valid_frac[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1MSIsIn"
+	"RlbmFudCI6InQxIiwicm9sZXMiOltdLCJleHAiOjE3MDAwMDAwNjAuOSwiaWF0IjoxNzAw"
+	"MDAwMDAwLjV9.gWu3-PBSzKvNHjsrl3WIm1U8VnvJo6AaD1BSiw7GAnx_sBvjqh0dydEYF"
+	"sIrujVbi3GGRPUqEeemkTo5j0oBCg";
+static const char jws_valid_roles32[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJyMCIsInIxIiwicjIiLCJyMyIs"
+	"InI0IiwicjUiLCJyNiIsInI3IiwicjgiLCJyOSIsInIxMCIsInIxMSIsInIxMiIsInIxMy"
+	"IsInIxNCIsInIxNSIsInIxNiIsInIxNyIsInIxOCIsInIxOSIsInIyMCIsInIyMSIsInIy"
+	"MiIsInIyMyIsInIyNCIsInIyNSIsInIyNiIsInIyNyIsInIyOCIsInIyOSIsInIzMCIsIn"
+	"IzMSJdLCJleHAiOjE3MDAwMDA2MDB9.Ttx3kW1g0FjtgGZSqz11kCLQZq0GPEpX1s4I7pP"
+	"SwAuQzqCORPU9BRbYUPyulrG87aEIraIcs1gZxhvgDosIBw";
+static const char jws_valid_long[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6Imtra2tra2tra2tra2tra2tra2tra2tra2tra2tra2"
+	"tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tr"
+	"a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2"
+	"tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tr"
+	"a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2"
+	"tra2tra2tra2tra2trayJ9.eyJzdWIiOiJzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3N"
+	"zc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc"
+	"3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3N"
+	"zc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc"
+	"3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3N"
+	"zc3Nzc3Nzc3Nzc3Nzc3Nzc3MiLCJ0ZW5hbnQiOiJ0dHR0dHR0dHR0dHR0dHR0dHR0dHR0d"
+	"HR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR"
+	"0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0d"
+	"HR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR"
+	"0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0d"
+	"HR0dHR0dHR0dHR0dHR0dHR0dHR0dHQiLCJyb2xlcyI6WyJycnJycnJycnJycnJycnJycnJ"
+	"ycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJyc"
+	"nJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJ"
+	"ycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJyc"
+	"nJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJ"
+	"ycnJycnJycnJycnJycnJycnJycnJycnJycnIiXSwiZXhwIjoxNzAwMDAwNjAwLCJwdXJwb"
+	"3NlIjoicHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHB"
+	"wcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
+	"HBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHB"
+	"wcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
+	"HBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwIn0"
+	".N9woA16F6iYJm8l3JavZmaWtpk1eL7XSC0Vr-DsRjgy2_dut1NbKjaJeyDVCf_hxcB-oA"
+	"TcPDISX0XE3ADnZDA";
+static const char jws_valid_big[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwicGFkIjoieHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHgifQ.X_N"
+	"7SrQhkN82BIOCSaeqC-fStPnpQtRL6v0A1sTs5M8zbI8yWet9VTVZVJ3ZEYIvn9IAUtoqT"
+	"8w6JuCE0VaNDw";
+static const char jws_exp_past[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTY5OTk5OTk2OX0.4q8bI3Kj3L8X91qgNrWRken3OKa9PVzydLM_MKz8Og"
+	"K4OJU3tt2wsk1ftrs2b2noV-kj3ytrNOIiWP5egQT_AA";
+static const char jws_exp_edge[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTY5OTk5OTk3MH0.mzo-9SWHkJKSjsLqHAtBjBshKpDGLQtnKeUC_sYXqZ"
+	"XiTc6w5RStVDj4OOBaHwWqduPVmtg5qz2rzAvdxXy6DQ";
+static const char jws_exp_in_leeway[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTY5OTk5OTk3MX0.KGml-isRO8fJ8j6Pz9mKfimMFQAevGBg_g63YV52yo"
+	"nsNPFUIn5XDRNYbiN6G2ywybPJo06TsfYLDfdJcvO3CA";
+static const char jws_exp_zero[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MH0.-YZSakwuJzbwZwRbbcyh9Iwq4vjuWfgfaouO1ss4h-r8j0KOdWzMeI"
+	"Tt5f0GXAX71fMETthHtCZykrmCleeQDw";
+static const char jws_nbf_future[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwibmJmIjoxNzAwMDAwMDMxfQ.WvV2M3Iy0drPrUjfXot"
+	"lP7d13LVviE7mZR6OTyUclOvkgzlaIT-m_k-fbKQjxdbNrgGvgXd_oLTBy2XWYxn1CQ";
+static const char jws_nbf_edge[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwibmJmIjoxNzAwMDAwMDMwfQ.V6deFOWOTIbKHWnOloh"
+	"wqNJLaKfMy7MGYuYm9KcnTpYXH8hF__Lhcc_RPgf3H9qrrX1NX9cVT1-Wh1G3CI-JDw";
+static const char jws_nbf_frac[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1IiwidG"
+	"VuYW50IjoidCIsInJvbGVzIjpbXSwiZXhwIjoxNzAwMDAwNjAwLCJuYmYiOjE3MDAwMDAw"
+	"MzAuNX0.dVnOncxaxxlZFI6XxT9xcW0nJJqMZXfqgYHeVw0dtFsi334aLxV6bVMFSAd2JW"
+	"S4V3_xPVEcgDdIp2OZMgi4BQ";
+static const char jws_life_long[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMzYwMX0.-Gcp1yJ5HoCStGKkpU79oeUxBKEpqKs9IwUzlNqnhp"
+	"KXmsaDlgBg9yREOopUHHK7W4_D_ud81a_lY-MyJ247BA";
+static const char jws_life_edge[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMzYwMH0.X48KDQXdjsRg94JhaBHDFZLYmhwREYejgIq3J5EC9m"
+	"p52Cl3BmASQUBQgYyJaRrP-1mDiXsLL0JhamLi6FuwDg";
+static const char jws_life_iat[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMzYwMCwiaWF0IjoxNjk5OTk5OTAwfQ.YIiVXeizUAD8ER6sFS9"
+	"NbWozd6FBcW5vEjVpk1kx0lojidz-ihMMMalu-QvwlyrJGLF3suxLoDedmn3SEDg-CA";
+static const char jws_life_iat_edge[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMzUwMCwiaWF0IjoxNjk5OTk5OTAwfQ.LGsC-DGb4ZQ3hk7oqxJ"
+	"KRk4Ebf4LTFt13pHAYfSyUKUa-ms82z3d-pExlmfJxxVyY26j5yncaPE8TmyxKYy5AQ";
+static const char jws_wrong_key[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.G9NPsHu3oPs-x19NJCE7S-oOpMEKkvksCtv2ZsS918"
+	"fE5nKCRHqey502Z1dZoplGx6J8qN-6P2l7AqtpbW3MAg";
+static const char jws_wrong_key_junk[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.bm90IGpzb24.lz_ubW"
+	"OIT_5WYPwUIZS4o7OSdcR6NujzkihmbDvkia9rS-Ot19lzTacduYH09gXQEltgxcGxB4A6"
+	"MAK6ADMJCg";
+static const char jws_sig_empty[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.";
+static const char jws_sig_63[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.XkBdzG2ifZ5iu8lVtDevqTnfOAV-YTRBjUhOnBtRpG"
+	"ThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNt";
+static const char jws_sig_65[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.XkBdzG2ifZ5iu8lVtDevqTnfOAV-YTRBjUhOnBtRpG"
+	"ThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNtAQA";
+static const char jws_sig_zero[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+static const char jws_alg_none[] =
+	"eyJhbGciOiJub25lIiwia2lkIjoiazEifQ.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50Ijo"
+	"iY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwM"
+	"DAwMDYwMH0.";
+static const char jws_alg_none_signed[] =
+	"eyJhbGciOiJub25lIiwia2lkIjoiazEifQ.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50Ijo"
+	"iY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwM"
+	"DAwMDYwMH0.dRRp19yWCQX4qZdV3iSTTPFzJ4ORQzwcqTNgY5uoXOiqAWpO6NWf52sI1D3"
+	"wjfMxGZraFUGnH0egNY6MVbrGAw";
+static const char jws_alg_hs256[] =
+	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.KZS77A6FOE8IebinI8b899Fhyu_yf5lb5l1CK1EoOh"
+	"o";
+static const char jws_alg_hs256_ed[] =
+	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.jDGCzjCkE9SAIlE0OxRvYEBpsySJ-FKdZaRNcZYF9F"
+	"oIFpFGr_cOOh0RZnsL8XxmsrYL24ozcgms70X3DJqEBQ";
+static const char jws_alg_lower[] =
+	"eyJhbGciOiJlZGRzYSIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50Ij"
+	"oiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcw"
+	"MDAwMDYwMH0.TRg4LvTm8QEW1dJMrgc-rTHm6vXnsmv3UMMjJmPLttkyMWhGrtBVZJ-Ixe"
+	"gIITZ0MlYksuybRDd1VMoACdJKDQ";
+static const char jws_alg_upper[] =
+	"eyJhbGciOiJFRERTQSIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50Ij"
+	"oiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcw"
+	"MDAwMDYwMH0.NagjAOi6qR2AqFVbLwz-Nvm5_GLNCTnuWYeUvJPZgaZawWiy_Ona8L5Wjz"
+	"TUPYuQXA5OnlP6NTEY9GP2YNsbBQ";
+static const char jws_alg_space[] =
+	"eyJhbGciOiJFZERTQSAiLCJraWQiOiJrMSJ9.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50I"
+	"joiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTc"
+	"wMDAwMDYwMH0.lvARDk9b25gWevG9WlyaoloH1l_MKtS_7UbCd17HAtnJUqkmZeEExUerA"
+	"l2Rkv8vp2c79t0c3-dLaZ1lEVJXBA";
+static const char jws_alg_ed25519[] =
+	"eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoiazEifQ.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW5"
+	"0IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6M"
+	"TcwMDAwMDYwMH0.9RLpNBJLw_qOyniHbSkUQ3YiMFz2gABeEMQjsWTP-k2gyh_FaGYw9mi"
+	"EWMAUQqN4k_ByX512bwCdmlyNCbYIDw";
+static const char jws_alg_missing[] =
+	"eyJraWQiOiJrMSJ9.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb"
+	"2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAwMDYwMH0.D15WlQX"
+	"ALLm1-Yj05wffiEYItiUKKRCmGqM8DA4bOe_doNPauDxscFpUgPD2M_VypByD6q8vTbLl8"
+	"f_DbntABA";
+static const char jws_alg_number[] =
+	"eyJhbGciOjEsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2xpbm"
+	"ljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAwMDYw"
+	"MH0.fqF_HlKzvLL8JujpNG7nt1H2zpo9VU5GRi_exr6Gv0Nepgu12uTydzlAxQW7MdMo0M"
+	"Oipi1CkX6fDIPndiobDQ";
+static const char jws_alg_escaped[] =
+	"eyJcdTAwNjFsZyI6Ilx1MDA0NWREU0EiLCJraWQiOiJrMSJ9.eyJzdWIiOiJ1c2VyLTQyI"
+	"iwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0"
+	"sImV4cCI6MTcwMDAwMDYwMH0.FpZB-yp8fJPRnNKMgrfLIaYuV_A-03UHhHACaC4r2tClN"
+	"m29Dn31KAnsWzHIECcOmExHJZ_3XyqGioV0P5DHCQ";
+static const char jws_crit[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwiY3JpdCI6WyJleHAiXX0.eyJzdWIiOiJ1c2"
+	"VyLTQyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRp"
+	"dG9yIl0sImV4cCI6MTcwMDAwMDYwMH0.WDYfgS8eoNekTPde2JIGh0RNTHrEoz8zz0P4hh"
+	"0Cfo_TKJEZSsLwoP2Asvtc4LWSd5MNKZDouhwOtBKktJWhBQ";
+static const char jws_kid_missing[] =
+	"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2xpbmljLWEiL"
+	"CJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAwMDYwMH0.950"
+	"Ljssg09vDdIVYbIIOmvoZd9T_liJgJPS0CVEzXkQzIH8eQpiBXjFr-60i-rs-nyLSej0P7"
+	"IMTE1gcYA_FBA";
+static const char jws_kid_long[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6Imtra2tra2tra2tra2tra2tra2tra2tra2tra2tra2"
+	"tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tr"
+	"a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2"
+	"tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tr"
+	"a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2"
+	"tra2tra2tra2tra2tra2sifQ.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2xpbmljL"
+	"WEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAwMDYwMH0"
+	".LzxSF9s4qfZmyJhJZPdpItNUBKgmq3p1uyeclvIrJFkPwbbdsxH9Yy_sGBO98i8ixYWZd"
+	"11PCE9G7d5Cnw9qDA";
+static const char jws_kid_empty[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6IiJ9.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY"
+	"2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDA"
+	"wMDYwMH0.HFWFfcUWki6bpYegybu2O6uGhS9P7tA5NW4iR2pag7V4BrM46icNuvyTAe0q2"
+	"MsRgLw_wT66cP8vNl5HR8D9Dw";
+static const char jws_kid_number[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6N30.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2"
+	"xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAw"
+	"MDYwMH0.nbx4IMICgwQdVe0cv2l0eWgKjCdcaH9iXeyqxQBZ_50_KOdGPYqI-rs6JcPiYg"
+	"DAWN884xEXUQXdDPLDGU6lAQ";
+static const char jws_hdr_dup[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwiYWxnIjoiRWREU0EifQ.eyJzdWIiOiJ1c2V"
+	"yLTQyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpd"
+	"G9yIl0sImV4cCI6MTcwMDAwMDYwMH0.hwXLgkJqzSYqxOr_FIEi1Yz3WFmyv54O9MshBml"
+	"RnzoexC-bQ4_LKvNu4XDFs1YNy9XPI0rxv0AnrD5kOMbeBw";
+static const char jws_hdr_notjson[] =
+	"RWREU0EgazE.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcy"
+	"I6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAwMDYwMH0.4zQZeYAM4WbB"
+	"_kNS-Kf4CeLon3xDRzT8f4hmqqIEfOVz9LUV2A9oWc8dmsZtjThd1tPbn0cn1o8vZKKSbg"
+	"rTDA";
+static const char jws_hdr_array[] =
+	"WyJhbGciLCJFZERTQSJd.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2xpbmljLWEiL"
+	"CJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAwMDYwMH0.CGv"
+	"ig2_Ye6sS8N-5z3uF4lCIEvWt7zTJcSCF4bApFfFuwVVSk7q9Irp3xO9ma9Ge9hRXnAW8a"
+	"_5Z9uXGwePaCQ";
+static const char jws_hdr_trailing[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn19.eyJzdWIiOiJ1c2VyL"
+	"TQyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9"
+	"yIl0sImV4cCI6MTcwMDAwMDYwMH0.Xo0ecfZsGp3YhNXzVS_QZ1TeMycHALJMcP857Kfyd"
+	"E41gXPN-qunPJ3x-N0OaKPJnuKWCfhR97M0N2wmTOzIBg";
+static const char jws_roles_string[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6ImFkbWluIiwiZXhwIjoxNzAwMDAw"
+	"NjAwfQ.uD2AP3f1vHk4DQFBspnX8MKLIC9krNScpVwJlWtJr-dhSipcqOkLDjnG0hq9CNN"
+	"Njg7r44mYFTl4N9a4FsQwDg";
+static const char jws_roles_nonstring[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJhIiwxXSwiZXhwIjoxNzAwMDAw"
+	"NjAwfQ.El3mlmjuF9JX9iasqXJ3jfPivnJwAlia5d-nFoq58GQmq2uFw3Enk0-oVyWUO6K"
+	"704JR6DwHEBkXt9Ok3KFMDA";
+static const char jws_roles_nested[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJhIixbImIiXV0sImV4cCI6MTcw"
+	"MDAwMDYwMH0.lK4cSCrlxlk1zD23qps5Oxxe2VkX8QviiuZJQKApMlMzNF9eCrbAFetv8R"
+	"Q8C3Lu6Qirv_0uvQcOr_hfPNJwBA";
+static const char jws_roles_33[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJyMCIsInIxIiwicjIiLCJyMyIs"
+	"InI0IiwicjUiLCJyNiIsInI3IiwicjgiLCJyOSIsInIxMCIsInIxMSIsInIxMiIsInIxMy"
+	"IsInIxNCIsInIxNSIsInIxNiIsInIxNyIsInIxOCIsInIxOSIsInIyMCIsInIyMSIsInIy"
+	"MiIsInIyMyIsInIyNCIsInIyNSIsInIyNiIsInIyNyIsInIyOCIsInIyOSIsInIzMCIsIn"
+	"IzMSIsInIzMiJdLCJleHAiOjE3MDAwMDA2MDB9.3AAtXqzry1xAe5bTSLJvkDU7CQRDlr5"
+	"9Nwk0Xs6vuCAiUQQFgHqLN5Fdl9G6pBTlsOXBAwFShzxy3Nr9xgnPDg";
+static const char jws_roles_empty_str[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJhIiwiIl0sImV4cCI6MTcwMDAw"
+	"MDYwMH0.PZyZCRUye2InSWljOM_kfF68Lzd3xqHbLhDUktCmB6ft-qmnqHRa2tMwRxn39O"
+	"BFEMZPzlf_16j4oUcR4jR7Cw";
+static const char jws_roles_long[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJycnJycnJycnJycnJycnJycnJy"
+	"cnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycn"
+	"JycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJy"
+	"cnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycn"
+	"JycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJy"
+	"cnJycnJycnJycnJycnJycnJycnJycnJycnJyIl0sImV4cCI6MTcwMDAwMDYwMH0.pfeuf-"
+	"vtVJXJvVCaTGkUa_vgMYFVVkmoa2KBK7Xl5LGxtgVSFIxT-xfvNCp4fJpYhK25TZQ6mYak"
+	"LGrgYpcRDQ";
+static const char jws_roles_missing[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJleHAiOjE3MDAwMDA2MDB9.YJ8_Ms3ynk7akTH"
+	"ytJCCug8SPYuJh8czBgh2LMW03YyO6C3zfAMXFEvoYBLP9UHFQd1vmwEv_R0TgyXgvOL6B"
+	"w";
+static const char jws_sub_number[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOjQyLCJ0ZW"
+	"5hbnQiOiJjbGluaWMtYSIsInJvbGVzIjpbImNsaW5pY2lhbiIsImF1ZGl0b3IiXSwiZXhw"
+	"IjoxNzAwMDAwNjAwfQ.O3idEzlhulcnThr8X4Km3aQnDKHuFR8VrcGS8R1m4wq9a0lLQgq"
+	"Vsb_M6NoGJ-L--JFvdEBhOLttsRELQH10BA";
+static const char jws_sub_missing[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJ0ZW5hbnQiOiJjbG"
+	"luaWMtYSIsInJvbGVzIjpbImNsaW5pY2lhbiIsImF1ZGl0b3IiXSwiZXhwIjoxNzAwMDAw"
+	"NjAwfQ.yBXihPfcfqL6DKBv8eqmfZhhpn1b4YAJPm1zZEPHnCsv0CwgZAl9n17s9YwfFMm"
+	"E9pfb1mf9d3Ii3SAeJBSTAA";
+static const char jws_sub_empty[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiIiLCJ0ZW"
+	"5hbnQiOiJjbGluaWMtYSIsInJvbGVzIjpbImNsaW5pY2lhbiIsImF1ZGl0b3IiXSwiZXhw"
+	"IjoxNzAwMDAwNjAwfQ.R2n5NlfVjkY_B_faOyL7Z6GnKoMPJqsMAYaOOdJ-DKMQvMAA27L"
+	"1Miw3Bh2IPF8nRnAIJRKEq_RmXYbxix27DQ";
+static const char jws_sub_long[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJzc3Nzc3"
+	"Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nz"
+	"c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3"
+	"Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nz"
+	"c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3"
+	"Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3NzIiwidGVuYW50Ijoi"
+	"Y2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMD"
+	"AwMDYwMH0.WKoYNv5b_mnYcwEctc0OPb5n9TwZEnuDEnskA_K1zm6ozy4g-fkmBWUiXxW-"
+	"QXgRf4RAiSbh4q22IEEA6DjqCA";
+static const char jws_tenant_missing[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwicm9sZXMiOlsiY2xpbmljaWFuIiwiYXVkaXRvciJdLCJleHAiOjE3MDAwMDA2MDB9"
+	".AFJNzgDOgHC3JPYaRHdQEStt9S1qEY81iKhSQt0h1zi9afLW6ZO_sncP_Z6F-kBIaF8_F"
+	"Ah-8pGIfPLsxYuiAA";
+static const char jws_tenant_null[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjpudWxsLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4"
+	"cCI6MTcwMDAwMDYwMH0.6tMi6EJei1fR7MEpxhauyUReDjyghY-W3WGZKGxVjB1vErbPuw"
+	"_uzzf4FeOz1mnQKCeWmP9TjocvxI-QVlK9BA";
+static const char jws_purpose_null[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwicHVycG9zZSI6bnVsbH0.ul2KplZoxEf4nU67M-KsIn"
+	"Xl8l7p-e6ZK4ZLoyQvRxdWXd5e-UX7D0NUbrqq6V50ojqrjHExVQpkhuuNxkiAAg";
+static const char jws_purpose_long[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwicHVycG9zZSI6InBwcHBwcHBwcHBwcHBwcHBwcHBwcH"
+	"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw"
+	"cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"
+	"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw"
+	"cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"
+	"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHAifQ.akMS2JTas316L9KCoL3WSFOCXH2fXbex6"
+	"GW7CB2foy2ioxX_tJ5QIYK9ThtvZ3FEQmZGhOWZQLUe76D_qE_mBQ";
+static const char jws_exp_missing[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il19.szE5bPKH8QeVR1N2F49-f4NktdJDyODXTf0DveiqPdqHU3LGwut6lmdHaJEoiO5EJ"
+	"l3rHfnvJW-7m6jyu5ttCw";
+static const char jws_exp_string[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6IjE3MDAwMDA2MDAifQ.pdBGj0ppXDlrlRrJWkJ7AI064N2khFKSexAq5Yj"
+	"N4SLQOnugiUJlg3ALIGzKr1yShVwL09IQPf_unRPqLA8rCg";
+static const char jws_exp_exponent[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1IiwidG"
+	"VuYW50IjoidCIsInJvbGVzIjpbXSwiZXhwIjoxLjcwMDAwMDZlOX0.lP-tB3jrZOmcw7nt"
+	"UGa0EmQIqr70mHEPI_Dq-p7K0UZedxD7xTiJGorPaKDBbXVCXMsySBdPqWPSjfeYltxIDg";
+static const char jws_exp_negative[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6LTV9.TEbxYH6M6pDge-BuAvY7rg4STs_lBe2hzZfyXxdIH-QMFZrJqHbXM"
+	"ODMfAhNuCbEgk-4WKn8PSvQ0U-mM2L3Dw";
+static const char jws_exp_huge[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTAwMDAwMDAwMDAwMDAwMH0.M0PKglOvvUzz0YWZ_604r7F2VJsdheItKb"
+	"5VUtVjPvDrhijBLPIrL-uyjA-HPmHbkI_HphXUM3aZmbV1rRHhAA";
+static const char jws_iat_string[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiaWF0Ijoibm93In0.QqZ3oeKqvn1Yp29Y92KyWJeqmi"
+	"c0SlLNSTpLgwijXooTpR-vk5Cq2W4gOCy3XW3G3HhcYSf4uThR7RVgeRr2DA";
+static const char jws_nbf_bool[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwibmJmIjp0cnVlfQ.kahl4psF5EsUC8KJ3LoUelr68VM"
+	"lnoozLRIA4F1E0q6r8XAdh_INIh_ciakBKsBslrjcFidke7ntTwcROuGhBw";
+static const char jws_claims_array[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.WyJzdWIiLCJ1Il0.rM"
+	"XDHqHLVOHujdqg-XgXs8nkSkVnogiLT_oa6snv3YqbrrthdIaRvuBJWOEHq91CfY3rNcp-"
+	"L2_D91zhOTBZCg";
+static const char jws_claims_string[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.InN1YiI.nAI-TGTtas"
+	"EnEvGtYzX8qv6XXfy1xzpl3DkLlA3V3BIQ-9rXg7_c-obrYnjQ58NHXppOAG1OQ0u5VhIx"
+	"rcsoDQ";
+static const char jws_dup_exp[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiZXhwIjoxNzAwMDAwOTAwfQ.oSiNV_UF2KKvkHE7iXK"
+	"zQ9OiSP_zuLVSzq7YtBEjhMJtK1HWU-_E4PUC1BSntlvxscc3HygCvIGdyr2vZDGWBQ";
+static const char jws_dup_exp_escaped[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiXHUwMDY1eHAiOjE3MDAwMDA5MDB9.DBWt4L58Hspw3"
+	"arv2LF89VFDjvJWiHi0i_vknazrqoFGjy3Drb5ft0KtJeppAcMYgRiPf0XkD6Z4jO44-S6"
+	"-Bw";
+static const char jws_dup_nested[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6eyJhIjoxLCJhIjoyfX0.cUbxeQnmUBssIYTJqK"
+	"dUyI_eH2aMAb1dSvzY51JLp28yP7ibSR3vB3UVj9u8MnF4Bl65cIG7JcdVH6w-Jmk1Ag";
+static const char jws_trailing[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH14.iWam9XiPRcqU_BLBRkoypK-vFToalm6wqIxE3nIOZ"
+	"lCS904IjbP1nQr4S8Dfc7CtOmT7Kb2z1EobNhRz67HYAA";
+static const char jws_trailing_obj[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH17fQ.oXqsd9OfFqfJnvIEk-lqssVqxBY0cib6QtNTfMi"
+	"JWQfTyfWUQfaWlL6I-HwWSdJa00kAX2aLU7_dyZBHNP8ABg";
+static const char jws_trailing_ws[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0gCg.2MfS38z1OPAxnKzM2jwUUB1QbQdf-khP0X6Pz06"
+	"6KTi0GAPd0vYLtzeFCXhcFq6k3HwthCOuM_jNGXcHzWB-Ag";
+static const char jws_bom[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.77u_eyJzdWIiOiJ1c2"
+	"VyLTQyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRp"
+	"dG9yIl0sImV4cCI6MTcwMDAwMDYwMH0.4GuUKbiSqCHJ4ScFnGtIcbA6jE24ADXUfVi1Wu"
+	"PvVk_2D-2znHf-VxFmwpy2TUHR8aY8wMlgsfZm0NamtsnqAw";
+static const char jws_trailing_comma[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCx9.xX0lvkxf1VyC_c_QDRajgSvXktDuc7oN0m3J-OpWj"
+	"scsGhV9Ouz79BpuIzp9OOo-7ImIAe5TmhXShvs--Ax0Dw";
+static const char jws_single_quotes[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eydzdWInOid1JywndG"
+	"VuYW50JzondCcsJ3JvbGVzJzpbXSwnZXhwJzoxNzAwMDAwMDYwfQ.-JoTuExFpYDwSCvKL"
+	"tIZChhRZGzhd841eenhCOl-KLmJQ4eqTZHesjMusDI71FbIQqKQL9Pmh7pXx8KgXmyYDg";
+static const char jws_leading_zero[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6MDF9.TE0bOi3Ff53XdxK6D3pw8S1gNrXWvWzl-"
+	"V0FU_ivjfVRmI4AMYH6qjJM-WqZQ6vn3qc_r9gPki-pz3DRx5hsCA";
+static const char jws_truncated[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMA.FCVrr6vGQMQM-fR-XAtcQsd4CsUzKWXvVqfCeUY8uLD"
+	"2mJabH2S97SFLaG8Q7u5LmfL7hyZYvNnQJ1b7P7EABQ";
+static const char jws_nul_escape[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJhXHUwMD"
+	"AwYiIsInRlbmFudCI6InQiLCJyb2xlcyI6W10sImV4cCI6MTcwMDAwMDA2MH0.tNzEG_KO"
+	"Vy8pAX5c41PRuuGlqMPKkdO2y2lQB1Ipxgfo0aJV5ty5Br32QSSxNUwKwYpvii6wzznZk8"
+	"MD-N-MBw";
+static const char jws_nul_escape_other[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6Ilx1MDAwMCJ9.iAGNIFaay92spcGrUmXiD10hJ"
+	"-H5iv0IZToPQjASwqUWFrOCLX8xDaOq4UW-qsKIhJ1bXag-Cw46Xf22KPpQCA";
+static const char jws_nul_raw[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJhAGIiLC"
+	"J0ZW5hbnQiOiJ0Iiwicm9sZXMiOltdLCJleHAiOjE3MDAwMDAwNjB9.zDYHkqcxl0vdDB9"
+	"e-0Hzr_pzc3rVucnQRy4Go_dnnWVsABBAO7iJOZOV04-Tscz5quDZSzKu4pR4bpGsTRqQD"
+	"Q";
+static const char jws_ctrl_raw[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJhAWIiLC"
+	"J0ZW5hbnQiOiJ0Iiwicm9sZXMiOltdLCJleHAiOjE3MDAwMDAwNjB9.w_E4bamyffQ9SV-"
+	"IcSlM_X3MIU6D9JSE-o50wGI0aCudXu8yRlOUtwHTaE4VuAMgzLfWUPR2wNLmeyd8Io8eC"
+	"w";
+static const char jws_ctrl_escaped[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJhXG5iIi"
+	"widGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0s"
+	"ImV4cCI6MTcwMDAwMDYwMH0.Axjb6bn3F5vT02-ecZObGGQXgvFGJcn9_Ds-8CYojg1kxX"
+	"39ebaBXFGX5SnnVC5q9Zyo7vrUfHd04_zdy560Bw";
+static const char jws_ctrl_del[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiYVx1MDA3ZmIiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.cxx464-vWr0FZ2ydl6Sa5_LxLY7RQWU1EZ-LAyNtAA"
+	"8w1QXynkLObFN7mUu4GyMsQgUUVQpLn5EE68elHSdmCg";
+static const char jws_ctrl_c1[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJhXHUwMDg1YiJdLCJleHAiOjE3"
+	"MDAwMDA2MDB9.-XaFLYxt68BKNfj9kVBDb3G8Zr3Ga7hdcA3Sh0JmJFUv3RpR9YEc_jkHE"
+	"FPo8t2yOpr50A0MRoEH-_qhSxc9CQ";
+static const char jws_lone_surrogate[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJcdWQ4MD"
+	"AiLCJ0ZW5hbnQiOiJ0Iiwicm9sZXMiOltdLCJleHAiOjE3MDAwMDAwNjB9.5qExEt6-r3M"
+	"SUxA6mwbLpCB0II8UEyMHHnLdxC8bX6nUNT6PHTluAMNI-KH5tTpnWL9nSKpdjCzkTtBK0"
+	"RN8BQ";
+static const char jws_lone_low_surrogate[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJcdWRjMD"
+	"B4IiwidGVuYW50IjoidCIsInJvbGVzIjpbXSwiZXhwIjoxNzAwMDAwMDYwfQ.G6e0Z1Det"
+	"rvyEgh7ACH4jdFYuhu_VtQ0QwJKxGreOGz-BdtZRCjX6bJ8yg1lzWvlq0_jyaN_9ebfJpm"
+	"M1BEUAg";
+static const char jws_bad_escape[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJceDQxIi"
+	"widGVuYW50IjoidCIsInJvbGVzIjpbXSwiZXhwIjoxNzAwMDAwMDYwfQ.WPj96r3J-lBB9"
+	"YLykYs8RDM9dehdbHASEUOrSUyRDZujD0I0B0vFVMLoJkZHtziW0yxeEsgIsh_G0xzmzBh"
+	"oDA";
+static const char jws_utf8_ff[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJh_yIsIn"
+	"RlbmFudCI6InQiLCJyb2xlcyI6W10sImV4cCI6MTcwMDAwMDA2MH0.Dw21yN5CmfbrbZ7I"
+	"xFxXe2iL51EjCM5Lz0XDIJFtddkhlke6of4AIO9UFPrq9GdERaTVsHiNmLsFCYmbjFfWBA";
+static const char jws_utf8_overlong[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJhwK8iLC"
+	"J0ZW5hbnQiOiJ0Iiwicm9sZXMiOltdLCJleHAiOjE3MDAwMDAwNjB9.oqIBUMkD4V4N00n"
+	"xq2j5LHYF14jz28-EV_vhhrWhFh-RbZOfh0W_5fm5pQ7c_r9tCM07tQL3-pQEtwu4lzT3C"
+	"g";
+static const char jws_utf8_surrogate[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJh7aCAIi"
+	"widGVuYW50IjoidCIsInJvbGVzIjpbXSwiZXhwIjoxNzAwMDAwMDYwfQ.8G8MX-LSQSySm"
+	"0vp4fq8QfWQCMLQcXTp-cNsQ9bIJuxaUGN5sGedabccWGwdqF-4vMq-z8x5uSSNI7AdGHj"
+	"TAA";
+static const char jws_utf8_cut[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJh4oIiLC"
+	"J0ZW5hbnQiOiJ0Iiwicm9sZXMiOltdLCJleHAiOjE3MDAwMDAwNjB9.Y51sk2Yufp-BslC"
+	"SL7w0EM7Zxo_hgDZQDRUm9McVM8l_q7IOq40eTVvpgllxX3h8pz3hHR_iLgIV_GXKxIK5A"
+	"g";
+static const char jws_utf8_above[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJh9JCAgC"
+	"IsInRlbmFudCI6InQiLCJyb2xlcyI6W10sImV4cCI6MTcwMDAwMDA2MH0._QhEvHosPGFI"
+	"iw53EeV9mAELK3PjlUEqkzbzivBGdO8fcSRynS4kBpM8pRWX447MI0oLBURVUX9xJLfiFS"
+	"2rBQ";
+static const char jws_utf8_cont[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJhgCIsIn"
+	"RlbmFudCI6InQiLCJyb2xlcyI6W10sImV4cCI6MTcwMDAwMDA2MH0.yqPg5W5cCmUHCPt8"
+	"l0mTX0wb3rUUU584D3m-hu_Y2metxswulGB2tXrTNdgSRdd_I0atEf51KlDDpvQFhkgvDw";
+static const char jws_utf8_other[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6IsMifQ.hCwH-dxmLgzBOQwyXigJY1VSU9NVZ-8"
+	"iDU9tlMEhT2SwxePHZDccgEBKaszQAejfHlidKvA_tQpSZvcWgOFJCA";
+static const char jws_depth_bomb[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1"
+	"tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"
+	"W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tdXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV"
+	"1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1d"
+	"XV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXX0.yjMsZL2cEBT1lvTS2K7wjp"
+	"k02_0hwAnmmX0dMFJuZC7ieYb-BxRnT6kVWXBVbKlTbyERr2YsoWy1-GOd3cBrBA";
+static const char jws_depth_17[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6W1tbW1tbW1tbW1tbW1tbW11dXV1dXV1dXV1dXV"
+	"1dXV19.6GsBmlAYTZIOKExTF0zfKQm0ml0Pj5Rs59HguWRXGyyZok_f8OhanBdQxAGl6cQ"
+	"xWXqrWFREDkVv5svawPO6Cg";
+static const char jws_depth_16[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6W1tbW1tbW1tbW1tbW1tbXV1dXV1dXV1dXV1dXV"
+	"1dfQ.Nn-77bf4qGkbt8NkniUAEwnpXTqQOsI7d0MORgVpad1iDrQrqDbB5tJiipE45L0au"
+	"L8JE84Ugw23WDruQ4p_CA";
+static const char jws_many_tokens[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwieCI6WzEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMS"
+	"wxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEs"
+	"MSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLD"
+	"EsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwx"
+	"LDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMS"
+	"wxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEs"
+	"MSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLD"
+	"EsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwx"
+	"LDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMS"
+	"wxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEs"
+	"MSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLD"
+	"EsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwx"
+	"LDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMS"
+	"wxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEs"
+	"MSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLD"
+	"EsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwx"
+	"LDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMS"
+	"wxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEs"
+	"MSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLD"
+	"EsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwx"
+	"LDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMS"
+	"wxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEs"
+	"MSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLDEsMSwxLD"
+	"EsMSwxLDEsMSwxLDEsMSwxXX0.zBkj68bGX2-Y8PvQptl5a4Qu7DBFW0fN5gy_3G2I-Lkl"
+	"6Zcw0h879EKfV78VDh3L1uRQNDsV4A_3bOx8IGVzDg";
+static const char jws_pad[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiIiLCJ0ZW"
+	"5hbnQiOiJjbGluaWMtYSIsInJvbGVzIjpbImNsaW5pY2lhbiIsImF1ZGl0b3IiXSwiZXhw"
+	"IjoxNzAwMDAwNjAwfQ==.ouRpo4-_YexPk6KTwkMhoeA5xqxJinxX1Hc-3lnn9HQq_wewA"
+	"wbwArxjjM1fRvd2UyqE-stNEVP28jLsLjivBA";
+static const char jws_plus[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2Vyfn"
+	"5+IiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.Or8lOeQk1cEC0rxn2wkV8457snYmCo3e0EqO98m9Z4"
+	"62c9T1jRh0B80xkJWGWDSylg1cHoIfDwKyrdRvBXWYCA";
+static const char jws_slash[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyPz"
+	"8/IiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.UWoKzCkEMMxdDeJOXF743eL_nLvdVPXHDDNFNM1Tg_"
+	"ThxgVImPdeLdozrAFBJYo8H_xUM7QEfmpDFlHEzDG9Dg";
+static const char jws_one_dot[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0";
+static const char jws_no_dot[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0eyJzdWIiOiJ1c2VyLTQ"
+	"yIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yI"
+	"l0sImV4cCI6MTcwMDAwMDYwMH0XkBdzG2ifZ5iu8lVtDevqTnfOAV-YTRBjUhOnBtRpGTh"
+	"YkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNtAQ";
+static const char jws_four_parts[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.XkBdzG2ifZ5iu8lVtDevqTnfOAV-YTRBjUhOnBtRpG"
+	"ThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNtAQ.XkBdzG2ifZ5iu8lVtDevqTnfO"
+	"AV-YTRBjUhOnBtRpGThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNtAQ";
+static const char jws_empty_payload[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0..B45vzC1x_Lxyd0_gc"
+	"all9jnpp4ay0kM7_A4V-gGWvtIGEEfOAhyDDUWxd9cruu0roD7AUkqTIUu14SmtSmA0Aw";
+static const char jws_empty_header[] =
+	".eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGlua"
+	"WNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwMDAwMDYwMH0.SNmGXzHixYkZEZuaLX2PZ1D"
+	"O01mBlSnSOJJjc2U9lveKB3zyvHIDsJSQnjkPUmJN-0dNihfXgvWWzESN7zMWDQ";
+static const char jws_space[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0 .XkBdzG2ifZ5iu8lVtDevqTnfOAV-YTRBjUhOnBtRp"
+	"GThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNtAQ";
+static const char jws_sig_padded[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.XkBdzG2ifZ5iu8lVtDevqTnfOAV-YTRBjUhOnBtRpG"
+	"ThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNtAQ==";
+static const char jws_sig_std_b64[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.XkBdzG2ifZ5iu8lVtDevqTnfOAV+YTRBjUhOnBtRpG"
+	"ThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h+fRqN5jrNtAQ";
+static const char jws_sig_unused_bits[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMH0.XkBdzG2ifZ5iu8lVtDevqTnfOAV-YTRBjUhOnBtRpG"
+	"ThYkJ41DvVgN0FhnDy8g6qAMz0a4Tg2h-fRqN5jrNtAR";
+static const char jws_len_8192[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6ImsifQ.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50Ijo"
+	"iY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwM"
+	"DAwMDYwMCwicGFkIjoieHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHgifQ.B5xzx2NbxfzODz"
+	"qsSmIFoH8OUD_6F7YBt2yEW3IFl-Ut0IOdBtz47kwj1VluKg4niSUzYQlCATcD0qwS_4JG"
+	"Bw";
+static const char jws_len_8193[] =
+	"eyJhbGciOiJFZERTQSIsImtpZCI6ImsifQ.eyJzdWIiOiJ1c2VyLTQyIiwidGVuYW50Ijo"
+	"iY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9yIl0sImV4cCI6MTcwM"
+	"DAwMDYwMCwicGFkIjoieHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4e"
+	"Hh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
+	"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4In0.XRHtXTvNNLRvv"
+	"cl2alvY5PMy-sA3yTNF7w2io-v1IceZjFOUwe32oqnyj2GYMaRZDkpLxspi1xKY_hm9Jn7"
+	"QBg";
+static const char jws_overlong[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwicGFkIjoieHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH"
+	"h4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"
+	"eHh4eHh4eHh4eHh4In0.a8flpeuCQjiA3rUhXqVWGxZ0AOm2rqJo3Jfx3-gD7CnzQMaZuu"
+	"bRWpjlmckC1gRhyPbsL45Re5uB9xO_-YKkDg";
+static const struct jws_case
+{
+	const char *name;
+	const char *token;
+	size_t		len;
+	phic_status want;
+} jws_cases[] = {
+	{"valid, all claims", jws_valid_full, sizeof(jws_valid_full) - 1, PHIC_OK},
+	{"valid, no optional claims", jws_valid_min, sizeof(jws_valid_min) - 1, PHIC_OK},
+	{"valid, white space in header and claims", jws_valid_ws, sizeof(jws_valid_ws) - 1, PHIC_OK},
+	{"valid, unicode escapes and raw UTF-8", jws_valid_unicode, sizeof(jws_valid_unicode) - 1, PHIC_OK},
+	{"valid, extra claims of every JSON type ignored", jws_valid_ext, sizeof(jws_valid_ext) - 1, PHIC_OK},
+	{"valid, fractional dates (exp rounds down)", jws_valid_frac, sizeof(jws_valid_frac) - 1, PHIC_OK},
+	{"valid, 32 roles", jws_valid_roles32, sizeof(jws_valid_roles32) - 1, PHIC_OK},
+	{"valid, 255-byte sub/tenant/role/purpose/kid", jws_valid_long, sizeof(jws_valid_long) - 1, PHIC_OK},
+	{"valid, 8133-byte token", jws_valid_big, sizeof(jws_valid_big) - 1, PHIC_OK},
+	{"expired", jws_exp_past, sizeof(jws_exp_past) - 1, PHIC_ERR_EXPIRED},
+	{"exp == now - leeway is expired", jws_exp_edge, sizeof(jws_exp_edge) - 1, PHIC_ERR_EXPIRED},
+	{"exp == now - leeway + 1 is accepted", jws_exp_in_leeway, sizeof(jws_exp_in_leeway) - 1, PHIC_OK},
+	{"exp 0", jws_exp_zero, sizeof(jws_exp_zero) - 1, PHIC_ERR_EXPIRED},
+	{"nbf beyond the leeway", jws_nbf_future, sizeof(jws_nbf_future) - 1, PHIC_ERR_NOT_YET_VALID},
+	{"nbf == now + leeway is accepted", jws_nbf_edge, sizeof(jws_nbf_edge) - 1, PHIC_OK},
+	{"nbf now + leeway + 0.5 rounds up", jws_nbf_frac, sizeof(jws_nbf_frac) - 1, PHIC_ERR_NOT_YET_VALID},
+	{"exp - now > max_lifetime", jws_life_long, sizeof(jws_life_long) - 1, PHIC_ERR_LIFETIME},
+	{"exp - now == max_lifetime is accepted", jws_life_edge, sizeof(jws_life_edge) - 1, PHIC_OK},
+	{"exp - iat > max_lifetime", jws_life_iat, sizeof(jws_life_iat) - 1, PHIC_ERR_LIFETIME},
+	{"exp - iat == max_lifetime is accepted", jws_life_iat_edge, sizeof(jws_life_iat_edge) - 1, PHIC_OK},
+	{"signed by another key", jws_wrong_key, sizeof(jws_wrong_key) - 1, PHIC_ERR_AUTH},
+	{"bad signature beats malformed claims", jws_wrong_key_junk, sizeof(jws_wrong_key_junk) - 1, PHIC_ERR_AUTH},
+	{"empty signature", jws_sig_empty, sizeof(jws_sig_empty) - 1, PHIC_ERR_FORMAT},
+	{"63-byte signature", jws_sig_63, sizeof(jws_sig_63) - 1, PHIC_ERR_FORMAT},
+	{"65-byte signature", jws_sig_65, sizeof(jws_sig_65) - 1, PHIC_ERR_FORMAT},
+	{"64 zero bytes", jws_sig_zero, sizeof(jws_sig_zero) - 1, PHIC_ERR_AUTH},
+	{"alg none, unsigned", jws_alg_none, sizeof(jws_alg_none) - 1, PHIC_ERR_FORMAT},
+	{"alg none with an Ed25519 signature", jws_alg_none_signed, sizeof(jws_alg_none_signed) - 1, PHIC_ERR_FORMAT},
+	{"alg HS256 (HMAC keyed with the public key)", jws_alg_hs256, sizeof(jws_alg_hs256) - 1, PHIC_ERR_FORMAT},
+	{"alg HS256 with an Ed25519 signature", jws_alg_hs256_ed, sizeof(jws_alg_hs256_ed) - 1, PHIC_ERR_FORMAT},
+	{"alg \"eddsa\"", jws_alg_lower, sizeof(jws_alg_lower) - 1, PHIC_ERR_FORMAT},
+	{"alg \"EDDSA\"", jws_alg_upper, sizeof(jws_alg_upper) - 1, PHIC_ERR_FORMAT},
+	{"alg \"EdDSA \"", jws_alg_space, sizeof(jws_alg_space) - 1, PHIC_ERR_FORMAT},
+	{"alg \"Ed25519\"", jws_alg_ed25519, sizeof(jws_alg_ed25519) - 1, PHIC_ERR_FORMAT},
+	{"no alg", jws_alg_missing, sizeof(jws_alg_missing) - 1, PHIC_ERR_FORMAT},
+	{"alg a number", jws_alg_number, sizeof(jws_alg_number) - 1, PHIC_ERR_FORMAT},
+	{"alg spelled with escapes", jws_alg_escaped, sizeof(jws_alg_escaped) - 1, PHIC_OK},
+	{"crit header", jws_crit, sizeof(jws_crit) - 1, PHIC_ERR_FORMAT},
+	{"no kid", jws_kid_missing, sizeof(jws_kid_missing) - 1, PHIC_ERR_FORMAT},
+	{"256-byte kid", jws_kid_long, sizeof(jws_kid_long) - 1, PHIC_ERR_FORMAT},
+	{"empty kid", jws_kid_empty, sizeof(jws_kid_empty) - 1, PHIC_ERR_FORMAT},
+	{"kid a number", jws_kid_number, sizeof(jws_kid_number) - 1, PHIC_ERR_FORMAT},
+	{"duplicate alg in header", jws_hdr_dup, sizeof(jws_hdr_dup) - 1, PHIC_ERR_FORMAT},
+	{"header not JSON", jws_hdr_notjson, sizeof(jws_hdr_notjson) - 1, PHIC_ERR_FORMAT},
+	{"header a JSON array", jws_hdr_array, sizeof(jws_hdr_array) - 1, PHIC_ERR_FORMAT},
+	{"header with trailing garbage", jws_hdr_trailing, sizeof(jws_hdr_trailing) - 1, PHIC_ERR_FORMAT},
+	{"roles not an array", jws_roles_string, sizeof(jws_roles_string) - 1, PHIC_ERR_FORMAT},
+	{"roles with a number", jws_roles_nonstring, sizeof(jws_roles_nonstring) - 1, PHIC_ERR_FORMAT},
+	{"roles with an array", jws_roles_nested, sizeof(jws_roles_nested) - 1, PHIC_ERR_FORMAT},
+	{"33 roles", jws_roles_33, sizeof(jws_roles_33) - 1, PHIC_ERR_FORMAT},
+	{"empty role", jws_roles_empty_str, sizeof(jws_roles_empty_str) - 1, PHIC_ERR_FORMAT},
+	{"256-byte role", jws_roles_long, sizeof(jws_roles_long) - 1, PHIC_ERR_FORMAT},
+	{"no roles", jws_roles_missing, sizeof(jws_roles_missing) - 1, PHIC_ERR_FORMAT},
+	{"sub a number", jws_sub_number, sizeof(jws_sub_number) - 1, PHIC_ERR_FORMAT},
+	{"no sub", jws_sub_missing, sizeof(jws_sub_missing) - 1, PHIC_ERR_FORMAT},
+	{"empty sub", jws_sub_empty, sizeof(jws_sub_empty) - 1, PHIC_ERR_FORMAT},
+	{"256-byte sub", jws_sub_long, sizeof(jws_sub_long) - 1, PHIC_ERR_FORMAT},
+	{"no tenant", jws_tenant_missing, sizeof(jws_tenant_missing) - 1, PHIC_ERR_FORMAT},
+	{"tenant null", jws_tenant_null, sizeof(jws_tenant_null) - 1, PHIC_ERR_FORMAT},
+	{"purpose null", jws_purpose_null, sizeof(jws_purpose_null) - 1, PHIC_ERR_FORMAT},
+	{"256-byte purpose", jws_purpose_long, sizeof(jws_purpose_long) - 1, PHIC_ERR_FORMAT},
+	{"no exp", jws_exp_missing, sizeof(jws_exp_missing) - 1, PHIC_ERR_FORMAT},
+	{"exp a string", jws_exp_string, sizeof(jws_exp_string) - 1, PHIC_ERR_FORMAT},
+	{"exp with an exponent", jws_exp_exponent, sizeof(jws_exp_exponent) - 1, PHIC_ERR_FORMAT},
+	{"exp negative", jws_exp_negative, sizeof(jws_exp_negative) - 1, PHIC_ERR_FORMAT},
+	{"exp 10^15", jws_exp_huge, sizeof(jws_exp_huge) - 1, PHIC_ERR_FORMAT},
+	{"iat a string", jws_iat_string, sizeof(jws_iat_string) - 1, PHIC_ERR_FORMAT},
+	{"nbf true", jws_nbf_bool, sizeof(jws_nbf_bool) - 1, PHIC_ERR_FORMAT},
+	{"claims a JSON array", jws_claims_array, sizeof(jws_claims_array) - 1, PHIC_ERR_FORMAT},
+	{"claims a JSON string", jws_claims_string, sizeof(jws_claims_string) - 1, PHIC_ERR_FORMAT},
+	{"duplicate exp", jws_dup_exp, sizeof(jws_dup_exp) - 1, PHIC_ERR_FORMAT},
+	{"duplicate exp spelled with an escape", jws_dup_exp_escaped, sizeof(jws_dup_exp_escaped) - 1, PHIC_ERR_FORMAT},
+	{"duplicate key in a nested object", jws_dup_nested, sizeof(jws_dup_nested) - 1, PHIC_ERR_FORMAT},
+	{"trailing garbage after the claims", jws_trailing, sizeof(jws_trailing) - 1, PHIC_ERR_FORMAT},
+	{"two objects", jws_trailing_obj, sizeof(jws_trailing_obj) - 1, PHIC_ERR_FORMAT},
+	{"trailing white space is fine", jws_trailing_ws, sizeof(jws_trailing_ws) - 1, PHIC_OK},
+	{"byte-order mark", jws_bom, sizeof(jws_bom) - 1, PHIC_ERR_FORMAT},
+	{"trailing comma", jws_trailing_comma, sizeof(jws_trailing_comma) - 1, PHIC_ERR_FORMAT},
+	{"single quotes", jws_single_quotes, sizeof(jws_single_quotes) - 1, PHIC_ERR_FORMAT},
+	{"number with a leading zero", jws_leading_zero, sizeof(jws_leading_zero) - 1, PHIC_ERR_FORMAT},
+	{"truncated JSON", jws_truncated, sizeof(jws_truncated) - 1, PHIC_ERR_FORMAT},
+	{"\\u0000 in sub", jws_nul_escape, sizeof(jws_nul_escape) - 1, PHIC_ERR_FORMAT},
+	{"\\u0000 in an ignored claim", jws_nul_escape_other, sizeof(jws_nul_escape_other) - 1, PHIC_ERR_FORMAT},
+	{"raw NUL in a string", jws_nul_raw, sizeof(jws_nul_raw) - 1, PHIC_ERR_FORMAT},
+	{"raw control character in a string", jws_ctrl_raw, sizeof(jws_ctrl_raw) - 1, PHIC_ERR_FORMAT},
+	{"escaped newline in sub", jws_ctrl_escaped, sizeof(jws_ctrl_escaped) - 1, PHIC_ERR_FORMAT},
+	{"DEL in tenant", jws_ctrl_del, sizeof(jws_ctrl_del) - 1, PHIC_ERR_FORMAT},
+	{"C1 control U+0085 in a role", jws_ctrl_c1, sizeof(jws_ctrl_c1) - 1, PHIC_ERR_FORMAT},
+	{"lone high surrogate escape", jws_lone_surrogate, sizeof(jws_lone_surrogate) - 1, PHIC_ERR_FORMAT},
+	{"lone low surrogate escape", jws_lone_low_surrogate, sizeof(jws_lone_low_surrogate) - 1, PHIC_ERR_FORMAT},
+	{"unknown escape \\x", jws_bad_escape, sizeof(jws_bad_escape) - 1, PHIC_ERR_FORMAT},
+	{"invalid UTF-8 (ff) in sub", jws_utf8_ff, sizeof(jws_utf8_ff) - 1, PHIC_ERR_FORMAT},
+	{"invalid UTF-8 (c0af) in sub", jws_utf8_overlong, sizeof(jws_utf8_overlong) - 1, PHIC_ERR_FORMAT},
+	{"invalid UTF-8 (eda080) in sub", jws_utf8_surrogate, sizeof(jws_utf8_surrogate) - 1, PHIC_ERR_FORMAT},
+	{"invalid UTF-8 (e282) in sub", jws_utf8_cut, sizeof(jws_utf8_cut) - 1, PHIC_ERR_FORMAT},
+	{"invalid UTF-8 (f4908080) in sub", jws_utf8_above, sizeof(jws_utf8_above) - 1, PHIC_ERR_FORMAT},
+	{"invalid UTF-8 (80) in sub", jws_utf8_cont, sizeof(jws_utf8_cont) - 1, PHIC_ERR_FORMAT},
+	{"invalid UTF-8 in an ignored claim", jws_utf8_other, sizeof(jws_utf8_other) - 1, PHIC_ERR_FORMAT},
+	{"nesting bomb of 2000 arrays in a claim", jws_depth_bomb, sizeof(jws_depth_bomb) - 1, PHIC_ERR_FORMAT},
+	{"17 nested levels", jws_depth_17, sizeof(jws_depth_17) - 1, PHIC_ERR_FORMAT},
+	{"16 nested levels are fine", jws_depth_16, sizeof(jws_depth_16) - 1, PHIC_OK},
+	{"more than 512 JSON values", jws_many_tokens, sizeof(jws_many_tokens) - 1, PHIC_ERR_FORMAT},
+	{"'=' padding in the payload (signed as is)", jws_pad, sizeof(jws_pad) - 1, PHIC_ERR_FORMAT},
+	{"'+' in the payload (signed as is)", jws_plus, sizeof(jws_plus) - 1, PHIC_ERR_FORMAT},
+	{"'/' in the payload (signed as is)", jws_slash, sizeof(jws_slash) - 1, PHIC_ERR_FORMAT},
+	{"two parts", jws_one_dot, sizeof(jws_one_dot) - 1, PHIC_ERR_FORMAT},
+	{"one part", jws_no_dot, sizeof(jws_no_dot) - 1, PHIC_ERR_FORMAT},
+	{"four parts", jws_four_parts, sizeof(jws_four_parts) - 1, PHIC_ERR_FORMAT},
+	{"empty payload (signed as is)", jws_empty_payload, sizeof(jws_empty_payload) - 1, PHIC_ERR_FORMAT},
+	{"empty header (signed as is)", jws_empty_header, sizeof(jws_empty_header) - 1, PHIC_ERR_FORMAT},
+	{"white space inside the token", jws_space, sizeof(jws_space) - 1, PHIC_ERR_FORMAT},
+	{"'==' after the signature", jws_sig_padded, sizeof(jws_sig_padded) - 1, PHIC_ERR_FORMAT},
+	{"signature in standard base64", jws_sig_std_b64, sizeof(jws_sig_std_b64) - 1, PHIC_ERR_FORMAT},
+	{"signature with non-zero unused bits", jws_sig_unused_bits, sizeof(jws_sig_unused_bits) - 1, PHIC_ERR_FORMAT},
+	{"8192-byte token (the limit)", jws_len_8192, sizeof(jws_len_8192) - 1, PHIC_OK},
+	{"8193-byte token", jws_len_8193, sizeof(jws_len_8193) - 1, PHIC_ERR_FORMAT},
+	{"9066-byte token", jws_overlong, sizeof(jws_overlong) - 1, PHIC_ERR_FORMAT},
+};
+static const char jws_pem_ed25519[] =
+	"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1j"
+	"CbpQ1fHdyGZBJVMbg=\n-----END PUBLIC KEY-----\n";
+static const char jws_pem_rsa[] =
+	"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQ"
+	"EAgAAAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"Bg\ncwIDAQAB\n-----END PUBLIC KEY-----\n";
+static const char jws_pem_ec[] =
+	"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE+1A4jy"
+	"lJjQqTrSXsTDQDe508w8yk\neH62/tq+KzAD6sifd2XKnWKI5v9zT1zQjzpZIc9UshuzmL"
+	"UKwNJXf6B0cg==\n-----END PUBLIC KEY-----\n";
+static const char jws_pem_x25519[] =
+	"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEAj0DFrbaPJWJK5bIU6nZ6bslNgp"
+	"09e14a0bpvPiE4KF8=\n-----END PUBLIC KEY-----\n";
+static const char jws_pem_ed25519_private[] =
+	"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAABAgMEBQYHCAkKCwwND"
+	"g8QERITFBUWFxgZGhscHR4f\n-----END PRIVATE KEY-----\n";
+/* END make_jws_vectors.py */
+
+/* base64url (unpadded) of n bytes into out, NUL-terminated; its length. */
+static size_t
+b64url_enc(const uint8_t *in, size_t n, char *out)
+{
+	size_t		len = phic_b64_encoded_len(n);
+
+	phic_b64_encode(in, n, out);
+	while (len > 0 && out[len - 1] == '=')
+		len--;
+	for (size_t i = 0; i < len; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	out[len] = '\0';
+	return len;
+}
+
+/* base64url through the strict standard decoder; 0 on success. */
+static int
+b64url_dec(const char *in, size_t n, uint8_t *out, size_t *outlen)
+{
+	char		buf[256];
+	size_t		k = 0;
+
+	if (n + 3 > sizeof(buf))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		buf[k++] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+	while (k % 4)
+		buf[k++] = '=';
+	return phic_b64_decode(buf, k, out, outlen) == PHIC_OK ? 0 : -1;
+}
+
+/* An exact-size heap copy of len bytes (no terminator): ASan sees over-reads. */
+static char *
+exact_copy(const char *s, size_t len)
+{
+	char	   *p = malloc(len ? len : 1);
+
+	if (p == NULL)
+		abort();
+	memcpy(p, s, len);
+	return p;
+}
+
+static phic_status
+jws_verify_exact(const char *token, size_t len, const uint8_t *pub, int64_t now,
+				 int64_t leeway, int64_t max_lifetime, phic_jws_claims *c)
+{
+	char	   *p = exact_copy(token, len);
+	phic_status st = phic_jws_verify(p, len, pub, now, leeway, max_lifetime, c);
+
+	free(p);
+	return st;
+}
+
+static phic_status
+jws_sig_exact(const char *token, size_t len, const uint8_t *pub)
+{
+	char	   *p = exact_copy(token, len);
+	phic_status st = phic_jws_verify_signature(p, len, pub);
+
+	free(p);
+	return st;
+}
+
+static phic_status
+jws_kid_exact(const char *token, size_t len, char kid[PHIC_JWS_MAX_STR + 1])
+{
+	char	   *p = exact_copy(token, len);
+	phic_status st = phic_jws_header_kid(p, len, kid);
+
+	free(p);
+	return st;
+}
+
+static phic_status
+pem_exact(const char *pem, size_t len, uint8_t out[32])
+{
+	char	   *p = exact_copy(pem, len);
+	phic_status st = phic_ed25519_pem_to_raw(p, len, out);
+
+	free(p);
+	return st;
+}
+
+static int
+is_zero_claims(const phic_jws_claims *c)
+{
+	static const phic_jws_claims zero;
+
+	return memcmp(c, &zero, sizeof(zero)) == 0;
+}
+
+/* phic_json_parse on an exact-size copy with room for 64 tokens. */
+static phic_status
+json_parse_exact(const char *text, size_t len, phic_json_doc *doc, phic_json_tok *toks,
+				 int maxtoks, char *strbuf)
+{
+	char	   *p = exact_copy(text, len);
+	phic_status st = phic_json_parse(doc, p, len, toks, maxtoks, strbuf, len + 1);
+
+	doc->text = NULL;			/* p is gone; strings live in strbuf */
+	free(p);
+	return st;
+}
+
+static void
+test_json(void)
+{
+	static const struct
+	{
+		const char *text;
+		phic_status want;
+	}			cases[] = {
+		{"{}", PHIC_OK}, {"[]", PHIC_OK}, {" 0 ", PHIC_OK}, {"-0", PHIC_OK},
+		{"1.5e-3", PHIC_OK}, {"-12E+4", PHIC_OK}, {"\"\"", PHIC_OK}, {"true", PHIC_OK},
+		{"false", PHIC_OK}, {"null", PHIC_OK}, {"[1,\"a\",{},[],null]", PHIC_OK},
+		{"{\"a\":{\"a\":1}}", PHIC_OK}, {"\"\\ud83d\\ude00\\u20ac\\t\"", PHIC_OK},
+		{"\"\xf0\x9f\x98\x80\xef\xbf\xbf\"", PHIC_OK},
+		{"", PHIC_ERR_FORMAT}, {" ", PHIC_ERR_FORMAT}, {"[1,]", PHIC_ERR_FORMAT},
+		{"{,}", PHIC_ERR_FORMAT}, {"{\"a\"}", PHIC_ERR_FORMAT}, {"{\"a\":}", PHIC_ERR_FORMAT},
+		{"{\"a\" 1}", PHIC_ERR_FORMAT}, {"{1:1}", PHIC_ERR_FORMAT}, {"nul", PHIC_ERR_FORMAT},
+		{"tru", PHIC_ERR_FORMAT}, {"truex", PHIC_ERR_FORMAT}, {"nulls", PHIC_ERR_FORMAT},
+		{"[1 2]", PHIC_ERR_FORMAT}, {"\"\\u12\"", PHIC_ERR_FORMAT},
+		{"\"\\u12g4\"", PHIC_ERR_FORMAT}, {"1.", PHIC_ERR_FORMAT}, {".5", PHIC_ERR_FORMAT},
+		{"-", PHIC_ERR_FORMAT}, {"+1", PHIC_ERR_FORMAT}, {"01", PHIC_ERR_FORMAT},
+		{"1e", PHIC_ERR_FORMAT}, {"1e+", PHIC_ERR_FORMAT}, {"{\"a\":1}x", PHIC_ERR_FORMAT},
+		{"{} {}", PHIC_ERR_FORMAT}, {"[", PHIC_ERR_FORMAT}, {"]", PHIC_ERR_FORMAT},
+		{"[}", PHIC_ERR_FORMAT}, {"{]", PHIC_ERR_FORMAT}, {"\"abc", PHIC_ERR_FORMAT},
+		{"\"\\", PHIC_ERR_FORMAT}, {"\"\\u", PHIC_ERR_FORMAT}, {"\"\\ud83d\"", PHIC_ERR_FORMAT},
+		{"\"\\ud83d\\u0041\"", PHIC_ERR_FORMAT}, {"\"\\ud83d\\", PHIC_ERR_FORMAT},
+		{"\"\\u0000\"", PHIC_ERR_FORMAT}, {"\"\t\"", PHIC_ERR_FORMAT},
+		{"\"\xc3\"", PHIC_ERR_FORMAT}, {"\"\xe0\x80\xaf\"", PHIC_ERR_FORMAT},
+		{"\"\xf8\x88\x80\x80\x80\"", PHIC_ERR_FORMAT}, {"'a'", PHIC_ERR_FORMAT},
+		{"{\"a\":1,\"b\":2,\"a\":3}", PHIC_ERR_FORMAT},
+		{"[{\"x\":1,\"\\u0078\":1}]", PHIC_ERR_FORMAT}, {"\x0b{}", PHIC_ERR_FORMAT},
+		{"NaN", PHIC_ERR_FORMAT}, {"[1,2]]", PHIC_ERR_FORMAT},
+	};
+	static const char nested[] = "{\"a\":[1,{\"b\":\"x\"}],\"c\":\"\\u00e9\"}";
+	phic_json_tok toks[64];
+	phic_json_doc doc;
+	char		strbuf[256],
+				name[160],
+				deep[40];
+	int			ok;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		snprintf(name, sizeof(name), "json \"%s\"", cases[i].text);
+		check_status(name, json_parse_exact(cases[i].text, strlen(cases[i].text), &doc,
+											toks, 64, strbuf), cases[i].want);
+	}
+	/* the NUL byte is part of the text here */
+	check_status("json raw NUL in a string",
+				 json_parse_exact("\"a\0b\"", 5, &doc, toks, 64, strbuf), PHIC_ERR_FORMAT);
+
+	ok = json_parse_exact(nested, strlen(nested), &doc, toks, 64, strbuf) == PHIC_OK &&
+		doc.ntoks == 9 &&
+		toks[0].type == PHIC_JSON_OBJECT && toks[0].size == 2 && toks[0].end == 9 &&
+		toks[1].type == PHIC_JSON_STRING && toks[2].type == PHIC_JSON_ARRAY &&
+		toks[2].size == 2 && toks[2].end == 7 && toks[3].type == PHIC_JSON_NUMBER &&
+		toks[4].type == PHIC_JSON_OBJECT && toks[4].size == 1 && toks[4].end == 7 &&
+		toks[7].type == PHIC_JSON_STRING && toks[8].len == 2 &&
+		strcmp(phic_json_str(&doc, 8), "\xc3\xa9") == 0 &&
+		phic_json_find(&doc, 0, "c", 1) == 8 && phic_json_find(&doc, 0, "a", 1) == 2 &&
+		phic_json_find(&doc, 0, "b", 1) == -1 && phic_json_find(&doc, 4, "b", 1) == 6 &&
+		phic_json_find(&doc, 2, "b", 1) == -1 && phic_json_find(&doc, 99, "a", 1) == -1;
+	check(ok, "json token tree of a nested document", "wrong tokens");
+
+	check_status("json 4 tokens fit in 4", json_parse_exact("[1,2,3]", 7, &doc, toks, 4, strbuf),
+				 PHIC_OK);
+	check_status("json 4 tokens do not fit in 3",
+				 json_parse_exact("[1,2,3]", 7, &doc, toks, 3, strbuf), PHIC_ERR_FORMAT);
+	check(doc.ntoks == 0, "json failure leaves no tokens", "%d tokens", doc.ntoks);
+	memset(deep, '[', 16);
+	memset(deep + 16, ']', 16);
+	check_status("json depth 16", json_parse_exact(deep, 32, &doc, toks, 64, strbuf), PHIC_OK);
+	memset(deep, '[', 17);
+	memset(deep + 17, ']', 17);
+	check_status("json depth 17", json_parse_exact(deep, 34, &doc, toks, 64, strbuf),
+				 PHIC_ERR_FORMAT);
+
+	/* mutations: no crash, no over-read (ASan), consistent trees when accepted */
+	{
+		static const char *const seeds[] = {
+			"{\"sub\":\"u\\u00e9\",\"roles\":[\"a\",\"b\"],\"exp\":1700000000.5,\"x\":{\"y\":[true,false,null,-1e3]}}",
+			"[[[[{\"a\":\"\\ud83d\\ude00\"}]]]]",
+			"{\"a\":\"\xe2\x82\xac\xf0\x9f\x98\x80\",\"b\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+		};
+		static const char interesting[] = "{}[]\",:\\u0123456789.eE+-tfnal \t\n\xc3\xa9\xed\xf0\x80\xbf";
+		char		buf[200];
+		int			bad = 0,
+					accepted = 0;
+
+		for (int t = 0; t < 30000; t++)
+		{
+			const char *s = seeds[prng() % 3];
+			size_t		len = strlen(s);
+			int			edits = 1 + (int) (prng() % 3);
+
+			memcpy(buf, s, len);
+			for (int e = 0; e < edits; e++)
+			{
+				size_t		at = len ? prng() % len : 0;
+				char		c = interesting[prng() % (sizeof(interesting) - 1)];
+
+				switch (prng() % 3)
+				{
+					case 0:
+						if (len)
+							buf[at] = c;
+						break;
+					case 1:
+						if (len < sizeof(buf) - 1)
+						{
+							memmove(buf + at + 1, buf + at, len - at);
+							buf[at] = c;
+							len++;
+						}
+						break;
+					default:
+						if (len)
+						{
+							memmove(buf + at, buf + at + 1, len - at - 1);
+							len--;
+						}
+						break;
+				}
+			}
+			if (json_parse_exact(buf, len, &doc, toks, 64, strbuf) == PHIC_OK)
+			{
+				accepted++;
+				if (doc.ntoks < 1 || toks[0].end != doc.ntoks)
+					bad++;
+				for (int i = 0; i < doc.ntoks; i++)
+					if (toks[i].type == PHIC_JSON_STRING &&
+						strlen(phic_json_str(&doc, i)) != toks[i].len)
+						bad++;
+			}
+		}
+		check(bad == 0 && accepted > 0, "json 30000 mutated documents", "%d inconsistent, %d accepted",
+			  bad, accepted);
+	}
+}
+
+static void
+test_jws_rfc8037(void)
+{
+	const size_t len = sizeof(rfc8037_a4) - 1;
+	const char *dot2 = strrchr(rfc8037_a4, '.');
+	uint8_t		x[64],
+				d[64],
+				sig[64],
+				want_sig[64],
+				pub[32],
+				part[3][64];
+	size_t		n,
+				dn = 0,
+				siglen = sizeof(sig),
+				publen = sizeof(pub),
+				partlen[3];
+	char		tok[sizeof(rfc8037_a4)],
+				seg[3][100],
+				kid[PHIC_JWS_MAX_STR + 1],
+				name[128];
+	EVP_PKEY   *sk;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	phic_jws_claims c;
+	int			ok,
+				bad;
+
+	ERR_clear_error();			/* test_jws_pem checks nothing is left queued */
+
+	ok = b64url_dec(rfc8037_x, strlen(rfc8037_x), x, &n) == 0 && n == 32;
+	check(ok, "jws rfc8037 A.2 x is 32 bytes", "decoded to %zu bytes", n);
+	check_bytes("jws rfc8037 A.2 x", x, rfc8037_pub, 32);
+
+	/* A.1's d yields A.2's x and, Ed25519 being deterministic, A.4's signature */
+	ok = b64url_dec(rfc8037_d, strlen(rfc8037_d), d, &dn) == 0 && dn == 32 &&
+		b64url_dec(dot2 + 1, strlen(dot2 + 1), want_sig, &n) == 0 && n == 64;
+	sk = ok ? EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, d, 32) : NULL;
+	ok = sk != NULL && ctx != NULL &&
+		EVP_PKEY_get_raw_public_key(sk, pub, &publen) == 1 && publen == 32 &&
+		EVP_DigestSignInit(ctx, NULL, NULL, NULL, sk) == 1 &&
+		EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *) rfc8037_a4,
+					   (size_t) (dot2 - rfc8037_a4)) == 1 && siglen == 64;
+	check(ok, "jws rfc8037 A.1 key signs", "OpenSSL failed");
+	if (ok)
+	{
+		check_bytes("jws rfc8037 A.1 d gives A.2 x", pub, rfc8037_pub, 32);
+		check_bytes("jws rfc8037 A.1 d re-signs A.4", sig, want_sig, 64);
+	}
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(sk);
+
+	check_status("jws rfc8037 A.4 signature verifies",
+				 jws_sig_exact(rfc8037_a4, len, rfc8037_pub), PHIC_OK);
+	check_status("jws rfc8037 A.4 with another key",
+				 jws_sig_exact(rfc8037_a4, len, jws_pub), PHIC_ERR_AUTH);
+	/* its header has no kid and its payload is no claims set */
+	check_status("jws rfc8037 A.4 is no context token",
+				 jws_verify_exact(rfc8037_a4, len, rfc8037_pub, JWS_NOW, 30, 3600, &c),
+				 PHIC_ERR_FORMAT);
+	check_status("jws rfc8037 A.4 header has no kid", jws_kid_exact(rfc8037_a4, len, kid),
+				 PHIC_ERR_FORMAT);
+
+	/* any changed character: never accepted */
+	bad = 0;
+	memcpy(tok, rfc8037_a4, sizeof(tok));
+	for (size_t i = 0; i < len; i++)
+	{
+		static const char alt[] = "AQgw09-_=.+/ ";
+		char		orig = tok[i];
+
+		for (size_t a = 0; a <= sizeof(alt) - 1; a++)
+		{
+			tok[i] = a < sizeof(alt) - 1 ? alt[a] : (char) (orig ^ 1);
+			if (tok[i] != orig && jws_sig_exact(tok, len, rfc8037_pub) == PHIC_OK)
+				bad++;
+		}
+		tok[i] = orig;
+	}
+	check(bad == 0, "jws rfc8037 A.4: every changed character is rejected", "%d accepted", bad);
+
+	/* any flipped bit of the decoded parts: AUTH for payload and signature */
+	{
+		const char *p0 = rfc8037_a4,
+				   *p1 = strchr(p0, '.') + 1,
+				   *p2 = dot2 + 1;
+		const char *starts[3] = {p0, p1, p2};
+		const size_t lens[3] = {(size_t) (p1 - 1 - p0), (size_t) (dot2 - p1), strlen(p2)};
+
+		ok = 1;
+		for (int k = 0; k < 3; k++)
+			ok = ok && b64url_dec(starts[k], lens[k], part[k], &partlen[k]) == 0;
+		check(ok && partlen[0] == 15 && partlen[1] == 26 && partlen[2] == 64,
+			  "jws rfc8037 A.4 parts decode", "lengths wrong");
+		for (int k = 0; ok && k < 3; k++)
+		{
+			bad = 0;
+			for (size_t b = 0; b < partlen[k] * 8; b++)
+			{
+				int			m;
+				phic_status st;
+				char		t[300];
+
+				part[k][b / 8] ^= (uint8_t) (1u << (b % 8));
+				for (m = 0; m < 3; m++)
+					b64url_enc(part[m], partlen[m], seg[m]);
+				snprintf(t, sizeof(t), "%s.%s.%s", seg[0], seg[1], seg[2]);
+				st = jws_sig_exact(t, strlen(t), rfc8037_pub);
+				if (k == 0 ? st == PHIC_OK : st != PHIC_ERR_AUTH)
+					bad++;
+				part[k][b / 8] ^= (uint8_t) (1u << (b % 8));
+			}
+			snprintf(name, sizeof(name), "jws rfc8037 A.4: every flipped bit of the %s is %s",
+					 k == 0 ? "header" : k == 1 ? "payload" : "signature",
+					 k == 0 ? "rejected" : "an authentication failure");
+			check(bad == 0, name, "%d wrong results", bad);
+		}
+	}
+}
+
+static void
+test_jws_cases(void)
+{
+	phic_jws_claims c;
+	char		name[200],
+				kid[PHIC_JWS_MAX_STR + 1];
+	int			not_zeroed = 0,
+				bad;
+
+	for (size_t i = 0; i < sizeof(jws_cases) / sizeof(jws_cases[0]); i++)
+	{
+		const struct jws_case *k = &jws_cases[i];
+		phic_status st;
+
+		memset(&c, 0x5a, sizeof(c));
+		st = jws_verify_exact(k->token, k->len, jws_pub, JWS_NOW, 30, 3600, &c);
+		snprintf(name, sizeof(name), "jws verify: %s", k->name);
+		check_status(name, st, k->want);
+		if (st != PHIC_OK && !is_zero_claims(&c))
+			not_zeroed++;
+		/* the other entry points see every case too (ASan, UBSan) */
+		(void) jws_sig_exact(k->token, k->len, jws_pub);
+		st = jws_kid_exact(k->token, k->len, kid);
+		if (st != PHIC_OK && kid[0] != '\0')
+			not_zeroed++;
+	}
+	check(not_zeroed == 0, "jws rejected tokens leave claims zeroed and kid empty",
+		  "%d not cleared", not_zeroed);
+
+	/* every proper prefix of a valid token is malformed */
+	bad = 0;
+	for (size_t n = 0; n < sizeof(jws_valid_full) - 1; n++)
+		if (jws_verify_exact(jws_valid_full, n, jws_pub, JWS_NOW, 30, 3600, &c) != PHIC_ERR_FORMAT ||
+			jws_kid_exact(jws_valid_full, n, kid) != PHIC_ERR_FORMAT)
+			bad++;
+	check(bad == 0, "jws every prefix of a valid token is malformed", "%d prefixes not", bad);
+
+	/* random edits of a valid token: never accepted */
+	bad = 0;
+	for (int t = 0; t < 3000; t++)
+	{
+		static const char chars[] = "AZaz09-_.=+/ \"{}e";
+		char		tok[sizeof(jws_valid_full)];
+		size_t		len = sizeof(jws_valid_full) - 1,
+					at;
+
+		memcpy(tok, jws_valid_full, sizeof(tok));
+		/* mostly the header, where the JSON reader runs before the signature */
+		at = prng() % 4 ? prng() % 52 : prng() % len;
+		tok[at] = chars[prng() % (sizeof(chars) - 1)];
+		if (prng() % 4 == 0)
+			len = prng() % len;
+		if ((len != sizeof(jws_valid_full) - 1 || tok[at] != jws_valid_full[at]) &&
+			jws_verify_exact(tok, len, jws_pub, JWS_NOW, 30, 3600, &c) == PHIC_OK)
+			bad++;
+		(void) jws_kid_exact(tok, len, kid);
+	}
+	check(bad == 0, "jws 3000 edited tokens are rejected", "%d accepted", bad);
+}
+
+static void
+test_jws_claims(void)
+{
+	phic_jws_claims c;
+	char		kid[PHIC_JWS_MAX_STR + 1],
+				s255[256];
+	phic_status st;
+	int			ok;
+
+#define VERIFY(tok, now, leeway, life) \
+	jws_verify_exact((tok), sizeof(tok) - 1, jws_pub, (now), (leeway), (life), &c)
+
+	st = VERIFY(jws_valid_full, JWS_NOW, 30, 3600);
+	ok = st == PHIC_OK && strcmp(c.sub, "user-42") == 0 && strcmp(c.tenant, "clinic-a") == 0 &&
+		c.nroles == 3 && strcmp(c.roles[0], "clinician") == 0 &&
+		strcmp(c.roles[1], "auditor") == 0 && strcmp(c.roles[2], "nurse") == 0 &&
+		strcmp(c.purpose, "treatment") == 0 && c.exp == JWS_NOW + 600 &&
+		c.has_iat && c.iat == JWS_NOW - 10 && c.has_nbf && c.nbf == JWS_NOW - 10;
+	check(ok, "jws claims of the full token", "status \"%s\" or claims differ",
+		  phic_status_str(st));
+
+	st = VERIFY(jws_valid_min, JWS_NOW, 30, 3600);
+	ok = st == PHIC_OK && strcmp(c.sub, "u1") == 0 && strcmp(c.tenant, "t1") == 0 &&
+		c.nroles == 0 && c.purpose[0] == '\0' && c.exp == JWS_NOW + 60 &&
+		!c.has_iat && !c.has_nbf && c.iat == 0 && c.nbf == 0;
+	check(ok, "jws claims of the minimal token", "status \"%s\" or claims differ",
+		  phic_status_str(st));
+
+	st = VERIFY(jws_valid_ws, JWS_NOW, 30, 3600);
+	ok = st == PHIC_OK && strcmp(c.sub, "u1") == 0 && c.nroles == 2 &&
+		strcmp(c.roles[1], "b") == 0 && c.exp == JWS_NOW + 60;
+	check(ok, "jws claims with white space", "status \"%s\" or claims differ",
+		  phic_status_str(st));
+
+	st = VERIFY(jws_valid_unicode, JWS_NOW, 30, 3600);
+	ok = st == PHIC_OK && strcmp(c.sub, "\xc3\xa9l\xc3\xa8ve") == 0 &&
+		strcmp(c.tenant, "\xf0\x9f\x98\x80 \xe2\x82\xac") == 0 && c.nroles == 1 &&
+		strcmp(c.roles[0], "/r\"q\\") == 0;
+	check(ok, "jws claims with escapes decoded to UTF-8", "status \"%s\" or claims differ",
+		  phic_status_str(st));
+
+	st = VERIFY(jws_valid_frac, JWS_NOW, 30, 3600);
+	check(st == PHIC_OK && c.exp == JWS_NOW + 60 && c.has_iat && c.iat == JWS_NOW,
+		  "jws fractional exp and iat round down", "status \"%s\", exp %lld",
+		  phic_status_str(st), (long long) c.exp);
+
+	st = VERIFY(jws_valid_roles32, JWS_NOW, 30, 3600);
+	check(st == PHIC_OK && c.nroles == 32 && strcmp(c.roles[0], "r0") == 0 &&
+		  strcmp(c.roles[31], "r31") == 0, "jws 32 roles in order", "status \"%s\", %d roles",
+		  phic_status_str(st), c.nroles);
+
+	memset(s255, 's', 255);
+	s255[255] = '\0';
+	st = VERIFY(jws_valid_long, JWS_NOW, 30, 3600);
+	check(st == PHIC_OK && strcmp(c.sub, s255) == 0 && strlen(c.tenant) == 255 &&
+		  strlen(c.roles[0]) == 255 && strlen(c.purpose) == 255,
+		  "jws 255-byte claims kept whole", "status \"%s\"", phic_status_str(st));
+
+	/* kid */
+	st = jws_kid_exact(jws_valid_full, sizeof(jws_valid_full) - 1, kid);
+	check(st == PHIC_OK && strcmp(kid, "k1") == 0, "jws header kid", "status \"%s\", kid \"%s\"",
+		  phic_status_str(st), kid);
+	memset(s255, 'k', 255);
+	st = jws_kid_exact(jws_valid_long, sizeof(jws_valid_long) - 1, kid);
+	check(st == PHIC_OK && strcmp(kid, s255) == 0, "jws header kid of 255 bytes",
+		  "status \"%s\"", phic_status_str(st));
+	check_status("jws header kid missing",
+				 jws_kid_exact(jws_kid_missing, sizeof(jws_kid_missing) - 1, kid),
+				 PHIC_ERR_FORMAT);
+	check_status("jws header kid of 256 bytes",
+				 jws_kid_exact(jws_kid_long, sizeof(jws_kid_long) - 1, kid), PHIC_ERR_FORMAT);
+	check_status("jws header kid with alg none",
+				 jws_kid_exact(jws_alg_none_signed, sizeof(jws_alg_none_signed) - 1, kid),
+				 PHIC_ERR_FORMAT);
+	check_status("jws header kid with alg eddsa",
+				 jws_kid_exact(jws_alg_lower, sizeof(jws_alg_lower) - 1, kid), PHIC_ERR_FORMAT);
+	check_status("jws header kid of a 63-byte signature token",
+				 jws_kid_exact(jws_sig_63, sizeof(jws_sig_63) - 1, kid), PHIC_ERR_FORMAT);
+	check_status("jws header kid of an overlong token",
+				 jws_kid_exact(jws_overlong, sizeof(jws_overlong) - 1, kid), PHIC_ERR_FORMAT);
+	check_status("jws header kid ignores the signature's validity",
+				 jws_kid_exact(jws_wrong_key, sizeof(jws_wrong_key) - 1, kid), PHIC_OK);
+	check_status("jws signature-only check of a kid-less token",
+				 jws_sig_exact(jws_kid_missing, sizeof(jws_kid_missing) - 1, jws_pub), PHIC_OK);
+	check_status("jws signature-only check, other key",
+				 jws_sig_exact(jws_valid_full, sizeof(jws_valid_full) - 1, jws_pub2),
+				 PHIC_ERR_AUTH);
+	check_status("jws verify with the other key",
+				 jws_verify_exact(jws_valid_full, sizeof(jws_valid_full) - 1, jws_pub2,
+								  JWS_NOW, 30, 3600, &c), PHIC_ERR_AUTH);
+	check_status("jws verify signed by the other key, with it",
+				 jws_verify_exact(jws_wrong_key, sizeof(jws_wrong_key) - 1, jws_pub2,
+								  JWS_NOW, 30, 3600, &c), PHIC_OK);
+
+	/* time: the full token has exp now+600, iat and nbf now-10 */
+	check_status("jws exp == now, no leeway", VERIFY(jws_valid_full, JWS_NOW + 600, 0, 0),
+				 PHIC_ERR_EXPIRED);
+	check_status("jws exp == now + 1, no leeway", VERIFY(jws_valid_full, JWS_NOW + 599, 0, 0),
+				 PHIC_OK);
+	check_status("jws nbf == now + 1, no leeway", VERIFY(jws_valid_full, JWS_NOW - 11, 0, 0),
+				 PHIC_ERR_NOT_YET_VALID);
+	check_status("jws nbf == now, no leeway", VERIFY(jws_valid_full, JWS_NOW - 10, 0, 0),
+				 PHIC_OK);
+	check_status("jws negative leeway is stricter", VERIFY(jws_valid_full, JWS_NOW, -600, 0),
+				 PHIC_ERR_EXPIRED);
+	check_status("jws max_lifetime 0 disables the lifetime check",
+				 VERIFY(jws_life_long, JWS_NOW, 30, 0), PHIC_OK);
+	check_status("jws negative max_lifetime disables the lifetime check",
+				 VERIFY(jws_life_iat, JWS_NOW, 30, -1), PHIC_OK);
+	check_status("jws exp - iat 610 > max_lifetime 600",
+				 VERIFY(jws_valid_full, JWS_NOW, 30, 600), PHIC_ERR_LIFETIME);
+	check_status("jws exp - iat 610 == max_lifetime 610",
+				 VERIFY(jws_valid_full, JWS_NOW, 30, 610), PHIC_OK);
+	check_status("jws exp checked before nbf",
+				 VERIFY(jws_valid_full, JWS_NOW + 10000, 0, 1), PHIC_ERR_EXPIRED);
+	/* extreme clock values: no overflow (UBSan), sensible answers */
+	check_status("jws now INT64_MIN", VERIFY(jws_valid_full, INT64_MIN, 0, 0),
+				 PHIC_ERR_NOT_YET_VALID);
+	check_status("jws now INT64_MIN, leeway INT64_MAX",
+				 VERIFY(jws_valid_full, INT64_MIN, INT64_MAX, INT64_MAX), PHIC_ERR_NOT_YET_VALID);
+	check_status("jws now INT64_MAX", VERIFY(jws_valid_full, INT64_MAX, 0, INT64_MAX),
+				 PHIC_ERR_EXPIRED);
+	check_status("jws now INT64_MAX, leeway INT64_MIN",
+				 VERIFY(jws_valid_full, INT64_MAX, INT64_MIN, 0), PHIC_ERR_EXPIRED);
+	check_status("jws leeway INT64_MAX", VERIFY(jws_valid_full, JWS_NOW, INT64_MAX, INT64_MAX),
+				 PHIC_OK);
+	check_status("jws now INT64_MIN, lifetime INT64_MAX",
+				 VERIFY(jws_valid_min, INT64_MIN, INT64_MAX, INT64_MAX), PHIC_ERR_LIFETIME);
+	check_status("jws now INT64_MIN, leeway and lifetime INT64_MAX, no nbf",
+				 VERIFY(jws_valid_min, INT64_MIN + 1, INT64_MAX, 0), PHIC_OK);
+
+	/* arguments */
+	check_status("jws NULL token", phic_jws_verify(NULL, 10, jws_pub, JWS_NOW, 30, 3600, &c),
+				 PHIC_ERR_FORMAT);
+	check_status("jws NULL key", phic_jws_verify(jws_valid_full, sizeof(jws_valid_full) - 1,
+												 NULL, JWS_NOW, 30, 3600, &c), PHIC_ERR_FORMAT);
+	check_status("jws NULL claims", phic_jws_verify(jws_valid_full, sizeof(jws_valid_full) - 1,
+													jws_pub, JWS_NOW, 30, 3600, NULL),
+				 PHIC_ERR_FORMAT);
+	check_status("jws empty token", VERIFY("", JWS_NOW, 30, 3600), PHIC_ERR_FORMAT);
+	check_status("jws kid NULL token", phic_jws_header_kid(NULL, 5, kid), PHIC_ERR_FORMAT);
+#undef VERIFY
+}
+
+static void
+test_jws_pem(void)
+{
+	static const uint8_t spki_ed25519[12] = {
+		0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+	};
+	uint8_t		out[32],
+				der[44],
+				ff[32];
+	char		b64[64],
+				pem[512],
+				name[128];
+	phic_status st;
+	size_t		n;
+	const struct
+	{
+		const char *name;
+		const char *pem;
+	}			bad[] = {
+		{"RSA", jws_pem_rsa}, {"EC P-256", jws_pem_ec}, {"X25519", jws_pem_x25519},
+		{"Ed25519 private key", jws_pem_ed25519_private}, {"garbage", "garbage"},
+		{"empty", ""}, {"only BEGIN", "-----BEGIN PUBLIC KEY-----\n"},
+		{"empty body", "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"},
+		{"bad body", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA!!!!\n-----END PUBLIC KEY-----\n"},
+		{"text before", "key:\n-----BEGIN PUBLIC KEY-----\n"},
+	};
+
+	memset(ff, 0xee, sizeof(ff));
+	st = pem_exact(jws_pem_ed25519, strlen(jws_pem_ed25519), out);
+	check_status("pem Ed25519 SPKI", st, PHIC_OK);
+	if (st == PHIC_OK)
+		check_bytes("pem Ed25519 SPKI raw key", out, jws_pub, 32);
+
+	/* the RFC 8037 key, wrapped by hand: 12 bytes of SPKI header + x */
+	memcpy(der, spki_ed25519, 12);
+	memcpy(der + 12, rfc8037_pub, 32);
+	phic_b64_encode(der, 44, b64);
+	b64[phic_b64_encoded_len(44)] = '\0';
+	snprintf(pem, sizeof(pem), "  \r\n-----BEGIN PUBLIC KEY-----\r\n%s\r\n-----END PUBLIC KEY-----\r\n\n \n",
+			 b64);
+	st = pem_exact(pem, strlen(pem), out);
+	check_status("pem RFC 8037 key, CRLF and white space", st, PHIC_OK);
+	if (st == PHIC_OK)
+		check_bytes("pem RFC 8037 raw key", out, rfc8037_pub, 32);
+	/* the same with the X25519 OID */
+	der[8] = 0x6e;
+	phic_b64_encode(der, 44, b64);
+	b64[phic_b64_encoded_len(44)] = '\0';
+	snprintf(pem, sizeof(pem), "-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n", b64);
+	memcpy(out, ff, 32);
+	check_status("pem X25519 OID", pem_exact(pem, strlen(pem), out), PHIC_ERR_FORMAT);
+	check(memcmp(out, ff, 32) == 0, "pem failure leaves out alone", "out written");
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	{
+		memcpy(out, ff, 32);
+		snprintf(name, sizeof(name), "pem rejects %s", bad[i].name);
+		check_status(name, pem_exact(bad[i].pem, strlen(bad[i].pem), out), PHIC_ERR_FORMAT);
+		if (memcmp(out, ff, 32) != 0)
+			check(0, name, "out written");
+	}
+
+	n = strlen(jws_pem_ed25519);
+	snprintf(pem, sizeof(pem), "%s%s", jws_pem_ed25519, jws_pem_ed25519);
+	check_status("pem rejects two keys", pem_exact(pem, 2 * n, out), PHIC_ERR_FORMAT);
+	snprintf(pem, sizeof(pem), "%sx\n", jws_pem_ed25519);
+	check_status("pem rejects text after END", pem_exact(pem, n + 2, out), PHIC_ERR_FORMAT);
+	check_status("pem rejects a NUL byte", pem_exact(jws_pem_ed25519, n + 1, out),
+				 PHIC_ERR_FORMAT);
+	check_status("pem rejects a cut key", pem_exact(jws_pem_ed25519, n - 30, out),
+				 PHIC_ERR_FORMAT);
+	check_status("pem rejects NULL", phic_ed25519_pem_to_raw(NULL, 10, out), PHIC_ERR_FORMAT);
+	{
+		size_t		big = 9000;
+		char	   *p = malloc(big);
+
+		if (p == NULL)
+			abort();
+		memset(p, '\n', big);
+		memcpy(p, jws_pem_ed25519, n);
+		check_status("pem rejects more than 8 kB", pem_exact(p, big, out), PHIC_ERR_FORMAT);
+		free(p);
+	}
+	check(ERR_peek_error() == 0, "pem and jws leave no OpenSSL errors queued",
+		  "error queue not empty");
+}
+
 int
 main(void)
 {
@@ -1650,6 +3673,11 @@ main(void)
 	test_hmac();
 	test_mask();
 	test_tokenfmt();
+	test_json();
+	test_jws_rfc8037();
+	test_jws_cases();
+	test_jws_claims();
+	test_jws_pem();
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed == 0 ? 0 : 1;
 }
