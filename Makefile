@@ -4,6 +4,7 @@
 #   make demo-stop   stop and remove the demo cluster
 #   make test        build, install and run every test (unit, pg_regress, isolation, TAP)
 #   make bench       run the benchmark scripts (ratios against the alternatives)
+#   make fuzz        run each libFuzzer target for FUZZ_SECONDS (default 60; needs clang-14)
 #
 # The usual PGXS targets (all, install, installcheck) work as well.
 
@@ -42,7 +43,9 @@ all install installcheck:
 	@echo "PostgreSQL server headers are missing: run 'make test' or 'make demo' (they install them), or apt-get install postgresql-server-dev-15 libssl-dev" >&2; exit 1
 endif
 
-.PHONY: test demo demo-stop bench unit deps
+.PHONY: test demo demo-stop bench unit deps fuzz
+
+FUZZ_SECONDS ?= 60
 
 deps:
 	@bash scripts/ensure-deps.sh
@@ -61,3 +64,6 @@ demo-stop:
 
 bench: deps
 	@bash scripts/bench.sh
+
+fuzz:
+	$(MAKE) -C test/fuzz run SECONDS=$(FUZZ_SECONDS)

@@ -96,6 +96,16 @@ if t=$(grep -oE 'Tests=[0-9]+' "$ROOT/tap.log" | grep -oE '[0-9]+'); then
   add $((t - f)) "$f"
 else add 0 1; fi
 
+# libFuzzer targets (test/fuzz), when asked for (CI sets FUZZ_SECONDS);
+# they need clang-14 and libclang-rt-14-dev
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+  echo "== fuzz (test/fuzz, $FUZZ_SECONDS s per target)"
+  make -s -C test/fuzz run SECONDS="$FUZZ_SECONDS" 2>&1 | tee "$ROOT/fuzz.log"
+  if r=$(grep -oE '^fuzz: [0-9]+ passed, [0-9]+ failed' "$ROOT/fuzz.log"); then
+    add "$(echo "$r" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')" "$(echo "$r" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')"
+  else echo "not ok: the fuzz targets did not build"; add 0 1; fi
+fi
+
 if [ "$failed" -eq 0 ]; then
   rm -rf "$ROOT"
 else

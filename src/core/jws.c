@@ -436,7 +436,8 @@ phic_ed25519_pem_to_raw(const char *pem, size_t len, uint8_t out[PHIC_ED25519_KE
 		return PHIC_ERR_FORMAT;
 
 	ERR_set_mark();
-	if ((bio = BIO_new_mem_buf(pem, (int) len)) == NULL)
+	/* from the BEGIN line: OpenSSL wants it at the start of a line */
+	if ((bio = BIO_new_mem_buf(pem + i, (int) (len - i))) == NULL)
 	{
 		ERR_clear_last_mark();
 		return PHIC_ERR_CRYPTO;
