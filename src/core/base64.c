@@ -54,8 +54,9 @@ phic_b64_encode(const uint8_t *in, size_t n, char *out)
 	}
 }
 
+/* Value of a symbol of the standard (url = 0) or URL-safe (url = 1) alphabet. */
 static int
-sym(unsigned char c)
+sym_of(unsigned char c, int url)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -63,11 +64,17 @@ sym(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '+')
+	if (c == (url ? '-' : '+'))
 		return 62;
-	if (c == '/')
+	if (c == (url ? '_' : '/'))
 		return 63;
 	return -1;
+}
+
+static int
+sym(unsigned char c)
+{
+	return sym_of(c, 0);
 }
 
 phic_status
@@ -114,4 +121,36 @@ phic_b64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
 	}
 	*outlen = o;
 	return PHIC_OK;
+}
+
+int
+phic_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen)
+{
+	uint32_t	acc = 0;
+	int			bits = 0;
+	size_t		o = 0;
+
+	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+	{
+		int			v = sym_of((unsigned char) in[i], 1);
+
+		if (v < 0)
+			return 0;
+		acc = (acc << 6) | (uint32_t) v;
+		bits += 6;
+		if (bits >= 8)
+		{
+			bits -= 8;
+			if (out != NULL)
+				out[o] = (uint8_t) (acc >> bits);
+			o++;
+			acc &= (1u << bits) - 1;
+		}
+	}
+	if (acc != 0)				/* unused bits of the last symbol */
+		return 0;
+	*outlen = o;
+	return 1;
 }

@@ -29,4 +29,12 @@ extern void phic_b64_encode(const uint8_t *in, size_t n, char *out);
 extern phic_status phic_b64_decode(const char *in, size_t n, uint8_t *out,
 								   size_t *outlen);
 
+/*
+ * Strict unpadded base64url (RFC 4648 §5, as JWS uses it) into out[cap]
+ * (out NULL: only check); returns 0 on anything non-canonical (padding, the
+ * standard alphabet's '+' or '/', non-zero unused bits) or too long.
+ */
+extern int	phic_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap,
+							   size_t *outlen);
+
 #endif

@@ -7,6 +7,7 @@
  * stack work area sized for the longest accepted token.
  */
 #include "jws.h"
+#include "base64.h"
 #include "json.h"
 
 #include <string.h>
@@ -39,60 +40,6 @@ typedef struct work
 	phic_json_doc doc;
 } work;
 
-/* ------------------------------------------------------------ base64url */
-
-static int
-b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict unpadded base64url into out[cap] (out NULL: only check); 0 on
- * anything non-canonical or too long.
- */
-static int
-b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen)
-{
-	uint32_t	acc = 0;
-	int			bits = 0;
-	size_t		o = 0;
-
-	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-	{
-		int			v = b64url_val((unsigned char) in[i]);
-
-		if (v < 0)
-			return 0;
-		acc = (acc << 6) | (uint32_t) v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			if (out != NULL)
-				out[o] = (uint8_t) (acc >> bits);
-			o++;
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (acc != 0)				/* unused bits of the last symbol */
-		return 0;
-	*outlen = o;
-	return 1;
-}
-
 /* ------------------------------------------------------------ structure */
 
 /* Three non-empty parts, a 64-byte signature, base64url everywhere. */
@@ -119,9 +66,9 @@ split(const char *token, size_t len, parts *pt)
 	pt->slen = len - (size_t) (pt->s - token);
 	if (pt->hlen == 0 || pt->plen == 0 || pt->slen != SIG_CHARS)
 		return 0;
-	return b64url_decode(pt->s, pt->slen, pt->sig, sizeof(pt->sig), &n) &&
+	return phic_b64url_decode(pt->s, pt->slen, pt->sig, sizeof(pt->sig), &n) &&
 		n == PHIC_ED25519_SIG_LEN &&
-		b64url_decode(pt->p, pt->plen, NULL, RAW_MAX, &n);
+		phic_b64url_decode(pt->p, pt->plen, NULL, RAW_MAX, &n);
 }
 
 /* Decode one part and read it as a JSON object into w->doc. */
@@ -130,7 +77,7 @@ parse_part(work *w, const char *b64, size_t n)
 {
 	size_t		rawlen;
 
-	return b64url_decode(b64, n, w->raw, sizeof(w->raw), &rawlen) &&
+	return phic_b64url_decode(b64, n, w->raw, sizeof(w->raw), &rawlen) &&
 		phic_json_parse(&w->doc, (const char *) w->raw, rawlen, w->toks,
 						PHIC_JWS_MAX_JSON_TOKENS, w->strbuf,
 						sizeof(w->strbuf)) == PHIC_OK &&
