@@ -4,7 +4,9 @@
  *
  * The subkey comes from the name's index key (indexkey.c), so results are
  * stable across rotation of the name's data keys and unrelated between
- * names.  Per row: one fn_extra check and one HMAC on prepared pad states.
+ * names.  Per row: one fn_extra check (keyring_by_name_arg; the index-key
+ * cache is flushed together with the keyring's) and one HMAC on prepared
+ * pad states.
  */
 #include "postgres.h"
 
@@ -19,42 +21,10 @@
 #define BITS_MIN 8
 #define BITS_MAX 63
 
-typedef struct BlindCache
+static void *
+index_key(const char *name, int len)
 {
-	uint64		generation;
-	int			name_len;
-	char		name[KEY_NAME_MAX + 1];
-	const IndexKey *key;
-} BlindCache;
-
-/* The index key of the key-name argument, cached per call site. */
-static const IndexKey *
-blind_key_for_call(FunctionCallInfo fcinfo, int argno)
-{
-	BlindCache *c = (BlindCache *) fcinfo->flinfo->fn_extra;
-	text	   *name;
-	int			len;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("key name must not be null")));
-	name = PG_GETARG_TEXT_PP(argno);
-	len = VARSIZE_ANY_EXHDR(name);
-	if (c == NULL)
-	{
-		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(BlindCache));
-		fcinfo->flinfo->fn_extra = c;
-	}
-	/* the index-key cache is flushed together with the keyring's */
-	if (c->key && c->generation == keyring_generation && c->name_len == len &&
-		memcmp(c->name, VARDATA_ANY(name), len) == 0)
-		return c->key;
-	c->key = indexkey_get(VARDATA_ANY(name), len);
-	c->generation = keyring_generation;
-	c->name_len = len;
-	memcpy(c->name, VARDATA_ANY(name), Min(len, KEY_NAME_MAX));
-	return c->key;
+	return unconstify(IndexKey *, indexkey_get(name, len));
 }
 
 PG_FUNCTION_INFO_V1(phi_guard_blind_index);
@@ -87,7 +57,7 @@ phi_guard_blind_index(PG_FUNCTION_ARGS)
 	p = VARDATA_ANY(v);
 	len = VARSIZE_ANY_EXHDR(v);
 	u = pg_server_to_any(p, len, PG_UTF8);
-	k = blind_key_for_call(fcinfo, 1);
+	k = keyring_by_name_arg(fcinfo, 1, index_key);
 	if (phic_hmac3(k->blind, u, u == p ? (size_t) len : strlen(u), NULL, 0, NULL, 0, mac) != PHIC_OK)
 		errors_raise_core(PHIC_ERR_CRYPTO, "compute blind index");
 	PG_RETURN_INT64((int64) phic_mac_bits(mac, bits));

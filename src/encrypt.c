@@ -34,9 +34,7 @@
 typedef struct CallCache
 {
 	uint64		generation;
-	uint32		key_id;			/* decrypt: last key id */
-	int			name_len;		/* encrypt: last key name */
-	char		name[KEY_NAME_MAX + 1];
+	uint32		key_id;			/* last key id */
 	KeyEntry   *entry;
 } CallCache;
 
@@ -54,29 +52,17 @@ call_cache(FunctionCallInfo fcinfo)
 	return c;
 }
 
+static void *
+active_key(const char *name, int len)
+{
+	return keyring_active(name, len);
+}
+
 /* The active key for the key name argument, cached per call site. */
 static KeyEntry *
 encryption_key(FunctionCallInfo fcinfo, int argno)
 {
-	CallCache  *c = call_cache(fcinfo);
-	text	   *name;
-	int			len;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("key name must not be null")));
-	name = PG_GETARG_TEXT_PP(argno);
-	len = VARSIZE_ANY_EXHDR(name);
-	if (c->entry && c->generation == keyring_generation &&
-		c->name_len == len && memcmp(c->name, VARDATA_ANY(name), len) == 0)
-		return c->entry;
-
-	c->entry = keyring_active(VARDATA_ANY(name), len);
-	c->generation = keyring_generation;
-	c->name_len = len;
-	memcpy(c->name, VARDATA_ANY(name), len);
-	return c->entry;
+	return (KeyEntry *) keyring_by_name_arg(fcinfo, argno, active_key);
 }
 
 /* The key a value names in its header, cached per call site. */

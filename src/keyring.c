@@ -345,6 +345,44 @@ keyring_active(const char *name, int len)
 	return e;
 }
 
+typedef struct NameCallCache
+{
+	uint64		generation;		/* keyring_generation when filled */
+	int			len;
+	char		name[KEY_NAME_MAX + 1];
+	void	   *value;
+} NameCallCache;
+
+void *
+keyring_by_name_arg(FunctionCallInfo fcinfo, int argno, KeyNameLookup lookup)
+{
+	NameCallCache *c = (NameCallCache *) fcinfo->flinfo->fn_extra;
+	text	   *name;
+	int			len;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key name must not be null")));
+	name = PG_GETARG_TEXT_PP(argno);
+	len = VARSIZE_ANY_EXHDR(name);
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(NameCallCache));
+		fcinfo->flinfo->fn_extra = c;
+		/* once per call site per query: see changes committed elsewhere */
+		AcceptInvalidationMessages();
+	}
+	if (c->value && c->generation == keyring_generation && c->len == len &&
+		memcmp(c->name, VARDATA_ANY(name), len) == 0)
+		return c->value;
+	c->value = lookup(VARDATA_ANY(name), len);	/* errors on a bad name */
+	c->generation = keyring_generation;
+	c->len = len;
+	memcpy(c->name, VARDATA_ANY(name), len);
+	return c->value;
+}
+
 /* ---------------------------------------------------------------------
  * Invalidation trigger
  * --------------------------------------------------------------------- */

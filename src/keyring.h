@@ -9,6 +9,8 @@
 #ifndef PHI_GUARD_KEYRING_H
 #define PHI_GUARD_KEYRING_H
 
+#include "fmgr.h"
+
 #include "core/aead.h"
 
 #define KEY_NAME_MAX 63
@@ -34,5 +36,13 @@ extern KeyEntry *keyring_by_id(uint32 id);
 
 /* Active version of a key name: 42704 unknown name, PH005 none active. */
 extern KeyEntry *keyring_active(const char *name, int len);
+
+/*
+ * What the key-name argument argno of a call resolves to through lookup,
+ * cached per call site (fn_extra): lookup runs again only when the name
+ * changes or the keyring was flushed.  NULL name: 22004.
+ */
+typedef void *(*KeyNameLookup) (const char *name, int len);
+extern void *keyring_by_name_arg(FunctionCallInfo fcinfo, int argno, KeyNameLookup lookup);
 
 #endif
