@@ -13,11 +13,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 
 MODULE_big = phi_guard
 CORE_OBJS  = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
-OBJS       = src/phi_guard.o src/masterkey.o src/errors.o src/keyring.o \
-             src/ciphertext_type.o src/encrypt.o src/context.o \
-             src/audit_record.o src/audit_write.o src/audit_trigger.o \
-             src/audit_access.o src/audit_seal.o src/worker.o \
-             src/indexkey.o src/blindindex.o src/token.o src/mask_sql.o $(CORE_OBJS)
+OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c)) $(CORE_OBJS)
 DATA       = $(wildcard $(EXTENSION)--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src -DPHI_GUARD_VERSION=\"$(EXTVERSION)\"
 SHLIB_LINK += -lcrypto

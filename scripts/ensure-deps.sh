@@ -5,7 +5,8 @@
 set -euo pipefail
 
 need=()
-[ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] || need+=(postgresql-server-dev-15)
+# pgxs.mk alone can be present without the server headers
+{ [ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] && [ -f /usr/include/postgresql/15/server/postgres.h ]; } || need+=(postgresql-server-dev-15)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 [ -d /usr/share/postgresql/15/extension ] && [ -f /usr/share/postgresql/15/extension/pgcrypto.control ] || need+=(postgresql-contrib)
 [ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)
