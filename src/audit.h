@@ -63,6 +63,8 @@ extern void audit_write_one(const char *kind, const char *table,
 #define AUDIT_ACCESS_DECRYPT 'd'
 #define AUDIT_ACCESS_DETOKENIZE 't'
 #define AUDIT_ACCESS_DETOKENIZE_MISS 'm'
+#define AUDIT_ACCESS_BREAK_GLASS 'b'	/* key_id: grant id, key_name: table */
+#define AUDIT_ACCESS_CONTEXT_REJECTED 'r'	/* key_name: the reason */
 extern void audit_access_note(char kind, uint32 key_id, const char *key_name);
 extern void audit_access_init(void);
 extern void audit_ensure_worker(void);

@@ -209,16 +209,32 @@ static void
 build_access_record(StringInfo buf, const AccessEvent *e)
 {
 	StringInfoData detail;
+	const char *kind;
+	const char *table = NULL;
 
 	initStringInfo(&detail);
-	appendStringInfoString(&detail, "{\"key\":");
-	audit_json_string(&detail, e->key_name);
-	appendStringInfo(&detail, ",\"key_id\":%u,\"count\":" INT64_FORMAT ",\"pid\":%d}",
-					 e->key_id, e->count, e->pid);
-	audit_build_record(buf, &e->who,
-					   e->kind == AUDIT_ACCESS_DECRYPT ? "decrypt" :
-					   e->kind == AUDIT_ACCESS_DETOKENIZE ? "detokenize" : "detokenize_failed",
-					   NULL, NULL, NULL, detail.data);
+	switch (e->kind)
+	{
+		case AUDIT_ACCESS_BREAK_GLASS:
+			kind = "break_glass_use";
+			table = e->key_name;
+			appendStringInfo(&detail, "{\"grant\":%u", e->key_id);
+			break;
+		case AUDIT_ACCESS_CONTEXT_REJECTED:
+			kind = "context_rejected";
+			appendStringInfoString(&detail, "{\"reason\":");
+			audit_json_string(&detail, e->key_name);
+			break;
+		default:
+			kind = e->kind == AUDIT_ACCESS_DECRYPT ? "decrypt" :
+				e->kind == AUDIT_ACCESS_DETOKENIZE ? "detokenize" : "detokenize_failed";
+			appendStringInfoString(&detail, "{\"key\":");
+			audit_json_string(&detail, e->key_name);
+			appendStringInfo(&detail, ",\"key_id\":%u", e->key_id);
+			break;
+	}
+	appendStringInfo(&detail, ",\"count\":" INT64_FORMAT ",\"pid\":%d}", e->count, e->pid);
+	audit_build_record(buf, &e->who, kind, table, NULL, NULL, detail.data);
 	pfree(detail.data);
 }
 

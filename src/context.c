@@ -1,28 +1,383 @@
 /*
- * context.c — readers of the per-request context (SPEC §5).
+ * context.c — the signed per-request context (SPEC §5): phi_set_context,
+ * the readers and phi_has_permission.
  *
- * phi_set_context is not built yet (issue: signed request context), so no
- * context can exist and every reader answers NULL; the audit log records
- * that as app_user/tenant/purpose null.
+ * phi_set_context verifies a compact JWS (EdDSA / Ed25519, src/core/jws.c)
+ * against a key registered in phi_guard.context_keys, then keeps the claims
+ * and the permissions of its roles (phi_guard.role_permissions over the
+ * built-in defaults) in backend memory.  Nothing else can set the context:
+ * no setting, no table, no SQL-visible state feeds it.
+ *
+ * Invariants:
+ *  - A failed phi_set_context leaves no context (the old one is dropped
+ *    first), so an error never leaves a stale tenant behind.
+ *  - The context ends with the transaction: commit, abort or PREPARE
+ *    TRANSACTION (an xact callback), which makes transaction pooling safe.
+ *  - Readers run only in the leader (PARALLEL RESTRICTED in SQL): parallel
+ *    workers never hold a context.  Policies call them in an InitPlan, whose
+ *    value the leader passes to workers.
+ *  - Token text never reaches a message; rejections are counted as
+ *    'context_rejected' access entries (written even though the
+ *    transaction aborts).
  */
 #include "postgres.h"
 
+#include <time.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "audit.h"
 #include "context.h"
+#include "core/jws.h"
+#include "phi_guard.h"
+
+int			phi_guard_context_leeway = 30;
+int			phi_guard_context_max_lifetime = 3600;
+
+static bool ctx_set = false;
+static phic_jws_claims ctx_claims;
+static int	ctx_nperms = 0;
+static char **ctx_perms = NULL; /* in ctx_cxt */
+static MemoryContext ctx_cxt = NULL;
+
+static void
+context_clear(void)
+{
+	ctx_set = false;
+	memset(&ctx_claims, 0, sizeof(ctx_claims));
+	ctx_nperms = 0;
+	ctx_perms = NULL;
+	if (ctx_cxt)
+		MemoryContextReset(ctx_cxt);
+}
+
+static void
+context_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (ctx_set)
+				context_clear();
+			break;
+		default:
+			break;
+	}
+}
+
+void
+context_init(void)
+{
+	RegisterXactCallback(context_xact_callback, NULL);
+}
+
+/*
+ * Reject the token: count a 'context_rejected' access entry (it survives
+ * the abort) and raise 28000 with the reason, never the token.
+ */
+static void
+reject(const char *reason, const char *hint) pg_attribute_noreturn();
+static void
+reject(const char *reason, const char *hint)
+{
+	audit_access_note(AUDIT_ACCESS_CONTEXT_REJECTED, 0, reason);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("context token rejected: %s", reason),
+			 hint ? errhint("%s", hint) : 0));
+	pg_unreachable();
+}
+
+/*
+ * The raw public key registered under kid.  Rejects unknown and revoked
+ * keys.  Runs under the SECURITY DEFINER owner (phi_guard.context_keys is
+ * readable by no application role).
+ */
+static void
+lookup_key(const char *kid, uint8 pub[PHIC_ED25519_KEY_LEN])
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		arg = CStringGetTextDatum(kid);
+	bool		isnull;
+	bytea	   *raw;
+	bool		revoked;
+
+	SPI_connect();
+	if (plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT public_key, revoked_at IS NOT NULL "
+									"FROM phi_guard.context_keys WHERE kid OPERATOR(pg_catalog.=) $1",
+									1, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the context key lookup");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read phi_guard.context_keys");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		reject("unknown key id",
+			   "Register the signing key with phi_context_key_add().");
+	}
+	revoked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	raw = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!revoked && !isnull && VARSIZE_ANY_EXHDR(raw) == PHIC_ED25519_KEY_LEN)
+		memcpy(pub, VARDATA_ANY(raw), PHIC_ED25519_KEY_LEN);
+	SPI_finish();
+	if (revoked)
+		reject("the signing key was revoked", NULL);
+	if (isnull)
+		elog(ERROR, "context key without a public key");
+}
+
+/*
+ * Load the permissions of the claims' roles into ctx_perms: the built-in
+ * defaults not revoked by an override, plus granted overrides.
+ */
+static void
+load_permissions(void)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum	   *elems;
+	ArrayType  *roles;
+	Datum		arg;
+	MemoryContext old;
+
+	elems = palloc(sizeof(Datum) * Max(ctx_claims.nroles, 1));
+	for (int i = 0; i < ctx_claims.nroles; i++)
+		elems[i] = CStringGetTextDatum(ctx_claims.roles[i]);
+	roles = construct_array(elems, ctx_claims.nroles, TEXTOID, -1, false, TYPALIGN_INT);
+	arg = PointerGetDatum(roles);
+
+	SPI_connect();
+	if (plan == NULL)
+	{
+		Oid			types[1] = {TEXTARRAYOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT DISTINCT p.permission FROM phi_guard.permissions p "
+									"WHERE p.role OPERATOR(pg_catalog.=) ANY ($1)",
+									1, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the permission lookup");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read phi_guard.permissions");
+	old = MemoryContextSwitchTo(ctx_cxt);
+	ctx_nperms = (int) SPI_processed;
+	ctx_perms = palloc(sizeof(char *) * Max(ctx_nperms, 1));
+	for (int i = 0; i < ctx_nperms; i++)
+		ctx_perms[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_set_context);
+
+/*
+ * phi_set_context(token text) returns void — verify the token and make its
+ * claims this transaction's context.  SECURITY DEFINER (reads the key and
+ * permission tables).
+ */
+Datum
+phi_guard_set_context(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *tok = VARDATA_ANY(t);
+	size_t		len = VARSIZE_ANY_EXHDR(t);
+	char		kid[PHIC_JWS_MAX_STR + 1];
+	uint8		pub[PHIC_ED25519_KEY_LEN];
+	phic_status st;
+
+	if (ctx_cxt == NULL)
+		ctx_cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard context",
+										ALLOCSET_SMALL_SIZES);
+	context_clear();
+
+	if (len > PHIC_JWS_MAX_TOKEN)
+		reject("token too long", "A context token has at most 8192 bytes.");
+	if (phic_jws_header_kid(tok, len, kid) != PHIC_OK || kid[0] == '\0')
+		reject("malformed token",
+			   "Expected a compact JWS with header {\"alg\":\"EdDSA\",\"kid\":...}.");
+	lookup_key(kid, pub);
+
+	st = phic_jws_verify(tok, len, pub, (int64_t) time(NULL),
+						 phi_guard_context_leeway, phi_guard_context_max_lifetime,
+						 &ctx_claims);
+	switch (st)
+	{
+		case PHIC_OK:
+			break;
+		case PHIC_ERR_AUTH:
+			reject("signature does not verify", NULL);
+		case PHIC_ERR_FORMAT:
+			reject("malformed token",
+				   "Required claims: sub, tenant (strings), roles (array of strings), exp (NumericDate).");
+		case PHIC_ERR_EXPIRED:
+			reject("token expired", NULL);
+		case PHIC_ERR_NOT_YET_VALID:
+			reject("token not yet valid", NULL);
+		case PHIC_ERR_LIFETIME:
+			reject("token lifetime exceeds phi_guard.context_max_lifetime", NULL);
+		default:
+			errors_raise_core(st, "verify the context token");
+	}
+	load_permissions();
+	ctx_set = true;
+
+	if (!IsTransactionBlock())
+		ereport(WARNING,
+				(errcode(ERRCODE_NO_ACTIVE_SQL_TRANSACTION),
+				 errmsg("phi_set_context outside a transaction block lasts for this statement only"),
+				 errhint("Call it after BEGIN; the context ends with the transaction.")));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_clear_context);
+
+Datum
+phi_guard_clear_context(PG_FUNCTION_ARGS)
+{
+	context_clear();
+	PG_RETURN_VOID();
+}
 
 const char *
 context_user_id(void)
 {
-	return NULL;
+	return ctx_set ? ctx_claims.sub : NULL;
 }
 
 const char *
 context_tenant_id(void)
 {
-	return NULL;
+	return ctx_set ? ctx_claims.tenant : NULL;
 }
 
 const char *
 context_purpose(void)
 {
-	return NULL;
+	return ctx_set && ctx_claims.purpose[0] != '\0' ? ctx_claims.purpose : NULL;
+}
+
+/* Deny by default: false without a context. */
+bool
+context_has_permission(const char *permission)
+{
+	for (int i = 0; ctx_set && i < ctx_nperms; i++)
+		if (strcmp(ctx_perms[i], permission) == 0)
+			return true;
+	return false;
+}
+
+static Datum
+text_or_null(FunctionCallInfo fcinfo, const char *s)
+{
+	if (s == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(s));
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_user_id);
+PG_FUNCTION_INFO_V1(phi_guard_tenant_id);
+PG_FUNCTION_INFO_V1(phi_guard_purpose);
+PG_FUNCTION_INFO_V1(phi_guard_roles);
+PG_FUNCTION_INFO_V1(phi_guard_has_role);
+PG_FUNCTION_INFO_V1(phi_guard_has_permission);
+
+Datum
+phi_guard_user_id(PG_FUNCTION_ARGS)
+{
+	return text_or_null(fcinfo, context_user_id());
+}
+
+Datum
+phi_guard_tenant_id(PG_FUNCTION_ARGS)
+{
+	return text_or_null(fcinfo, context_tenant_id());
+}
+
+Datum
+phi_guard_purpose(PG_FUNCTION_ARGS)
+{
+	return text_or_null(fcinfo, context_purpose());
+}
+
+/* The context's roles in token order; NULL without a context. */
+Datum
+phi_guard_roles(PG_FUNCTION_ARGS)
+{
+	Datum	   *elems;
+
+	if (!ctx_set)
+		PG_RETURN_NULL();
+	elems = palloc(sizeof(Datum) * Max(ctx_claims.nroles, 1));
+	for (int i = 0; i < ctx_claims.nroles; i++)
+		elems[i] = CStringGetTextDatum(ctx_claims.roles[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, ctx_claims.nroles, TEXTOID,
+										  -1, false, TYPALIGN_INT));
+}
+
+/* phi_has_role(role): NULL without a context (SPEC §5 readers). */
+Datum
+phi_guard_has_role(PG_FUNCTION_ARGS)
+{
+	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (!ctx_set)
+		PG_RETURN_NULL();
+	for (int i = 0; i < ctx_claims.nroles; i++)
+		if (strcmp(ctx_claims.roles[i], role) == 0)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
+}
+
+/* phi_has_permission(permission): false without a context. */
+Datum
+phi_guard_has_permission(PG_FUNCTION_ARGS)
+{
+	char	   *perm = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(context_has_permission(perm));
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_context_key_raw);
+
+/*
+ * context_key_raw(pem text) returns bytea — the raw 32-byte Ed25519 key of
+ * a PEM "PUBLIC KEY"; 22023 for anything else.  Public keys are not
+ * secret, but the text is still not quoted back.
+ */
+Datum
+phi_guard_context_key_raw(PG_FUNCTION_ARGS)
+{
+	text	   *pem = PG_GETARG_TEXT_PP(0);
+	bytea	   *out = palloc(VARHDRSZ + PHIC_ED25519_KEY_LEN);
+	phic_status st;
+
+	st = phic_ed25519_pem_to_raw(VARDATA_ANY(pem), VARSIZE_ANY_EXHDR(pem),
+								 (uint8_t *) VARDATA(out));
+	if (st == PHIC_ERR_FORMAT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not an Ed25519 public key in PEM form"),
+				 errhint("Pass the SubjectPublicKeyInfo PEM (-----BEGIN PUBLIC KEY-----) of an Ed25519 key.")));
+	if (st != PHIC_OK)
+		errors_raise_core(st, "read the public key");
+	SET_VARSIZE(out, VARHDRSZ + PHIC_ED25519_KEY_LEN);
+	PG_RETURN_BYTEA_P(out);
 }

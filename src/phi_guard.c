@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "audit.h"
+#include "context.h"
 #include "indexkey.h"
 #include "phi_guard.h"
 
@@ -25,6 +26,44 @@ bool		phi_guard_preloaded = false;
 
 void		_PG_init(void);
 
+/* Settings of the request context and break-glass: definable at any time. */
+static void
+define_context_settings(void)
+{
+	DefineCustomIntVariable("phi_guard.context_leeway",
+							"Clock skew allowed when checking a context token's exp and nbf.",
+							NULL,
+							&phi_guard_context_leeway,
+							30, 0, 300,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.context_max_lifetime",
+							"Longest lifetime accepted for a context token (exp - now and exp - iat); 0 means no limit.",
+							NULL,
+							&phi_guard_context_max_lifetime,
+							3600, 0, 86400 * 7,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.break_glass_max_minutes",
+							"Ceiling on the minutes of one break-glass grant.",
+							NULL,
+							&phi_guard_break_glass_max_minutes,
+							60, 1, 1440,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.break_glass_min_reason",
+							"Fewest characters a break-glass reason must have.",
+							NULL,
+							&phi_guard_break_glass_min_reason,
+							10, 1, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+}
+
 void
 _PG_init(void)
 {
@@ -34,7 +73,9 @@ _PG_init(void)
 	 */
 	if (!process_shared_preload_libraries_in_progress)
 	{
+		define_context_settings();
 		MarkGUCPrefixReserved("phi_guard");
+		context_init();
 		keyring_init();
 		indexkey_init();
 		return;
@@ -64,9 +105,11 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	define_context_settings();
 	MarkGUCPrefixReserved("phi_guard");
 
 	phi_guard_preloaded = true;
+	context_init();
 	masterkey_load_at_startup();
 	keyring_init();
 	indexkey_init();
