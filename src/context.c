@@ -26,6 +26,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -91,7 +92,10 @@ reject(const char *reason, const char *hint) pg_attribute_noreturn();
 static void
 reject(const char *reason, const char *hint)
 {
-	audit_access_note(AUDIT_ACCESS_CONTEXT_REJECTED, 0, reason);
+	/* one entry per reason and statement: the reason's hash keys the count */
+	audit_access_note(AUDIT_ACCESS_CONTEXT_REJECTED,
+					  hash_bytes((const unsigned char *) reason, (int) strlen(reason)),
+					  reason);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("context token rejected: %s", reason),
@@ -211,8 +215,12 @@ phi_guard_set_context(PG_FUNCTION_ARGS)
 	if (len > PHIC_JWS_MAX_TOKEN)
 		reject("token too long", "A context token has at most 8192 bytes.");
 	if (phic_jws_header_kid(tok, len, kid) != PHIC_OK || kid[0] == '\0')
+	{
+		if (phic_jws_header_names_other_alg(tok, len))
+			reject("unsupported algorithm", "Only EdDSA (Ed25519) tokens are accepted.");
 		reject("malformed token",
 			   "Expected a compact JWS with header {\"alg\":\"EdDSA\",\"kid\":...}.");
+	}
 	lookup_key(kid, pub);
 
 	st = phic_jws_verify(tok, len, pub, (int64_t) time(NULL),

@@ -309,6 +309,20 @@ phic_jws_header_kid(const char *token, size_t len, char kid[PHIC_JWS_MAX_STR + 1
 	return PHIC_OK;
 }
 
+int
+phic_jws_header_names_other_alg(const char *token, size_t len)
+{
+	work		w;
+	parts		pt;
+	int			alg;
+
+	if (!split(token, len, &pt) || !parse_part(&w, pt.h, pt.hlen))
+		return 0;
+	alg = FIND(&w.doc, "alg");
+	return alg < 0 || w.doc.toks[alg].type != PHIC_JSON_STRING ||
+		w.doc.toks[alg].len != 5 || memcmp(phic_json_str(&w.doc, alg), "EdDSA", 5) != 0;
+}
+
 phic_status
 phic_jws_verify_signature(const char *token, size_t len,
 						  const uint8_t pubkey[PHIC_ED25519_KEY_LEN])

@@ -72,6 +72,13 @@ extern phic_status phic_jws_header_kid(const char *token, size_t len,
 									   char kid[PHIC_JWS_MAX_STR + 1]);
 
 /*
+ * For error messages only: 1 when the token is well-formed up to a header
+ * that parses as a JSON object whose "alg" is missing or not "EdDSA"
+ * ("none", "HS256", ...); 0 otherwise.
+ */
+extern int	phic_jws_header_names_other_alg(const char *token, size_t len);
+
+/*
  * Structure, header and signature only: like phic_jws_verify up to the
  * signature, except that kid is optional and the payload may be any bytes
  * (for RFC 8037 test vectors and tests).  PHIC_OK, PHIC_ERR_FORMAT,

@@ -104,6 +104,10 @@ check_token(const char *tok, size_t len, const uint8_t *key, int sig_ok,
 	else
 		FUZZ_CHECK(kid[0] == '\0');
 
+	/* a header naming another algorithm never yields a kid */
+	if (phic_jws_header_names_other_alg(tok, len))
+		FUZZ_CHECK(st_kid == PHIC_ERR_FORMAT);
+
 	st_sig = phic_jws_verify_signature(tok, len, key);
 	FUZZ_CHECK(st_sig == PHIC_OK || st_sig == PHIC_ERR_FORMAT || st_sig == PHIC_ERR_AUTH);
 	if (len > PHIC_JWS_MAX_TOKEN)

@@ -3500,6 +3500,21 @@ test_jws_claims(void)
 	check_status("jws header kid with alg none",
 				 jws_kid_exact(jws_alg_none_signed, sizeof(jws_alg_none_signed) - 1, kid),
 				 PHIC_ERR_FORMAT);
+	/* which malformed headers name another algorithm (for the message) */
+	check(phic_jws_header_names_other_alg(jws_alg_none_signed, sizeof(jws_alg_none_signed) - 1) == 1,
+		  "jws other alg: none", "expected 1");
+	check(phic_jws_header_names_other_alg(jws_alg_hs256_ed, sizeof(jws_alg_hs256_ed) - 1) == 1,
+		  "jws other alg: HS256", "expected 1");
+	check(phic_jws_header_names_other_alg(jws_alg_lower, sizeof(jws_alg_lower) - 1) == 1,
+		  "jws other alg: eddsa", "expected 1");
+	check(phic_jws_header_names_other_alg(jws_valid_full, sizeof(jws_valid_full) - 1) == 0,
+		  "jws other alg: EdDSA is not other", "expected 0");
+	check(phic_jws_header_names_other_alg(jws_kid_missing, sizeof(jws_kid_missing) - 1) == 0,
+		  "jws other alg: EdDSA without kid is not other", "expected 0");
+	check(phic_jws_header_names_other_alg("a.b.c", 5) == 0,
+		  "jws other alg: garbage is not other", "expected 0");
+	check(phic_jws_header_names_other_alg(NULL, 5) == 0,
+		  "jws other alg: NULL", "expected 0");
 	check_status("jws header kid with alg eddsa",
 				 jws_kid_exact(jws_alg_lower, sizeof(jws_alg_lower) - 1, kid), PHIC_ERR_FORMAT);
 	check_status("jws header kid of a 63-byte signature token",
