@@ -329,9 +329,23 @@ BEGIN
     RAISE EXCEPTION 'tenant column "%" has type %', tenant_column, typ USING ERRCODE = '42804',
       HINT = 'The tenant column must be text, varchar, uuid, smallint, integer or bigint.';
   END IF;
-  -- the context's tenant, once per query (an InitPlan), cast to the column's type
-  cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT phi_guard.phi_tenant_id())::%s',
-                            tenant_column, typ);
+  -- the context's tenant, once per query (an InitPlan), cast to the column's
+  -- type; a tenant that is not of that type matches no row (no error)
+  IF typ OPERATOR(pg_catalog.=) ANY (ARRAY['text', 'character varying']::pg_catalog.regtype[]) THEN
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT phi_guard.phi_tenant_id())::%s',
+                              tenant_column, typ);
+  ELSE
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT CASE WHEN phi_guard.phi_tenant_id() '
+                              'OPERATOR(pg_catalog.~) %L THEN phi_guard.phi_tenant_id()::%s END)',
+                              tenant_column,
+                              CASE typ
+                                WHEN 'uuid'::pg_catalog.regtype
+                                  THEN '^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$'
+                                WHEN 'smallint'::pg_catalog.regtype THEN '^-?[0-9]{1,4}$'
+                                WHEN 'integer'::pg_catalog.regtype THEN '^-?[0-9]{1,9}$'
+                                ELSE '^-?[0-9]{1,18}$' END,
+                              typ);
+  END IF;
 
   EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
   IF EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
