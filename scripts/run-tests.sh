@@ -84,6 +84,14 @@ else
   echo "ok: the master key appears in no server log"; add 1 0
 fi
 
+# phi_guard's own messages (not the statements PostgreSQL logs because
+# log_statement = all says so) never carry a context token
+if /usr/bin/python3 scripts/log-tokens.py $(find "$ROOT/regress_out/log" "$ROOT/isolation_out/log" -name '*.log' 2>/dev/null); then
+  echo "ok: no context token appears in a server message"; add 1 0
+else
+  echo "not ok: a context token appears in a server message"; add 0 1
+fi
+
 echo "== TAP (test/t)"
 as_pg_user env -C "$SRC" TESTDIR="$ROOT/tap" PATH="$PG_BINDIR:$PATH" \
   PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \

@@ -1,4 +1,5 @@
-# 004_audit_standby.pl — SPEC §6 on a streaming hot standby: the audit log
+# 004_audit_standby.pl — SPEC §5 and §6 on a streaming hot standby: context
+# tokens verify, readers, protected tables and blind indexes work; the audit log
 # and its blocks replicate, so the standby decrypts (same master key file)
 # and phi_audit_verify() is ok there with the primary's chain; a standby
 # cannot write, so phi_audit_seal() fails with a clear read-only error and
@@ -45,6 +46,21 @@ SELECT phi_guard.phi_audit_enable('sb_pat');
 INSERT INTO sb_pat SELECT g, phi_guard.phi_encrypt($plain_sql, 'sb_key') FROM generate_series(1, 3) g;
 UPDATE sb_pat SET ssn = phi_guard.phi_encrypt($plain_sql, 'sb_key') WHERE id = 3;
 EOS
+
+# context, protected table and blind index, for the standby checks below
+my $pem = `python3 test/context/sign_context.py pem sbk`;
+my $tok_a = `python3 test/context/sign_context.py token sbk sub=ann tenant=t-a roles=clinician exp=+600`;
+my $tok_bad = `python3 test/context/sign_context.py token sbk sub=ann tenant=t-a roles=clinician exp=-600`;
+$primary->safe_psql('postgres', <<"EOS");
+SET client_min_messages = error;
+SELECT phi_guard.phi_context_key_add('sbk', '$pem');
+CREATE ROLE sb_app IN ROLE phi_app;
+CREATE TABLE sb_pt (id int PRIMARY KEY, tenant text NOT NULL, mrn_bidx int8);
+GRANT SELECT ON sb_pt TO sb_app;
+SELECT phi_guard.phi_protect_table('sb_pt', 'tenant');
+INSERT INTO sb_pt VALUES (1, 't-a', phi_guard.phi_blind_index('MRN-1', 'sb_key')),
+  (2, 't-b', phi_guard.phi_blind_index('MRN-2', 'sb_key'));
+EOS
 cmp_ok(audit_seal_quiet($primary), '>=', 5, 'primary: sealed the enable, insert and update entries');
 my $primary_digest =
   $primary->safe_psql('postgres', 'SELECT phi_guard.phi_audit_digest()');
@@ -75,6 +91,26 @@ is( $standby->safe_psql('postgres', 'SELECT phi_guard.phi_audit_digest()'),
 	$primary_digest, 'standby: the digest equals the primary\'s');
 my ($rc, $out, $err) = verify_audit_py($standby, 'postgres');
 is($rc, 0, 'standby: verify_audit.py exits 0') or diag($out . $err);
+
+# the context, protected reads and blind indexes work on the standby
+is( $standby->safe_psql(
+		'postgres', qq{SET ROLE sb_app;
+BEGIN;
+SELECT phi_guard.phi_set_context('$tok_a');
+SELECT phi_guard.phi_user_id() || '/' || phi_guard.phi_tenant_id() || '/'
+       || phi_guard.phi_has_permission('break_glass') || '/' || phi_guard.phi_break_glass_active()
+       || '/' || (SELECT string_agg(id::text, ',') FROM sb_pt);
+COMMIT;
+SELECT count(*) FROM sb_pt;}),
+	"\nann/t-a/true/false/1\n0",
+	'standby: phi_set_context, the readers and a protected table work; no context, no rows');
+is( $standby->safe_psql(
+		'postgres', q{SELECT id FROM sb_pt WHERE mrn_bidx = phi_guard.phi_blind_index('MRN-2', 'sb_key')}),
+	'2', 'standby: phi_blind_index finds the row the primary indexed');
+($rc, $out, $err) = $standby->psql('postgres',
+	"SELECT phi_guard.phi_set_context('$tok_bad')");
+like($err, qr/context token rejected: token expired/, 'standby: an expired token is rejected');
+unlike($err, qr/\Q$tok_bad\E/, 'standby: the rejection does not show the token');
 
 my ($stdout, $stderr) = ('', '');
 $rc = $standby->psql(
