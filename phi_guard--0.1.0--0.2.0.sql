@@ -11,6 +11,88 @@
 -- Signed request context, tenant row-level security, break-glass (SPEC §5)
 ------------------------------------------------------------------------
 
+-- (first, so that the objects created below are not entries either)
+-- DDL auditing now also covers protected tables: row security switched off
+-- or on, and every policy command on them; the extension's own scripts are
+-- not entries.
+CREATE OR REPLACE FUNCTION phi_guard.audit_ddl() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  r record;
+  enabled pg_catalog.bool;
+BEGIN
+  FOR r IN SELECT c.objid, c.command_tag FROM pg_catalog.pg_event_trigger_ddl_commands() c
+            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+              -- not the extension's own scripts (CREATE / ALTER EXTENSION)
+              AND NOT c.in_extension
+              AND (c.objid OPERATOR(pg_catalog.=) ANY (SELECT a.relid::pg_catalog.oid FROM phi_guard.audited_tables a)
+                   OR c.schema_name OPERATOR(pg_catalog.=) 'phi_guard'
+                   OR c.objid IN (SELECT p.polrelid FROM pg_catalog.pg_policy p
+                                   WHERE p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant'))
+  LOOP
+    SELECT pg_catalog.bool_and(t.tgenabled OPERATOR(pg_catalog.<>) 'D') INTO enabled
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.objid
+       AND t.tgname OPERATOR(pg_catalog.~~) 'phi\_guard\_audit\_%';
+    PERFORM phi_guard.audit_event('ddl', r.objid::pg_catalog.regclass,
+      pg_catalog.jsonb_build_object('command', r.command_tag, 'audit_triggers_enabled', enabled)
+      OPERATOR(pg_catalog.||)
+      (SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_policy p
+                                 WHERE p.polrelid OPERATOR(pg_catalog.=) r.objid
+                                   AND p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant')
+                   THEN pg_catalog.jsonb_build_object('row_security', c.relrowsecurity,
+                                                      'force_row_security', c.relforcerowsecurity)
+                   ELSE '{}'::pg_catalog.jsonb END
+         FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.objid));
+  END LOOP;
+  -- CREATE / ALTER POLICY on a protected table
+  FOR r IN SELECT p.polrelid, p.polname, c.command_tag
+             FROM pg_catalog.pg_event_trigger_ddl_commands() c
+             JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) c.objid
+            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+              AND p.polrelid IN (SELECT x.polrelid FROM pg_catalog.pg_policy x
+                                  WHERE x.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant')
+  LOOP
+    PERFORM phi_guard.audit_event('ddl', r.polrelid::pg_catalog.regclass,
+      pg_catalog.jsonb_build_object('command', r.command_tag, 'policy', r.polname));
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION phi_guard.audit_ddl_drop() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT d.objid, d.object_type, d.object_identity, d.address_names
+             FROM pg_catalog.pg_event_trigger_dropped_objects() d LOOP
+    IF r.object_type OPERATOR(pg_catalog.=) 'table'
+       AND EXISTS (SELECT FROM phi_guard.audited_tables a
+                    WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid) THEN
+      DELETE FROM phi_guard.audited_tables a WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid;
+      PERFORM phi_guard.audit_event('ddl', NULL,
+        pg_catalog.jsonb_build_object('command', 'DROP TABLE', 'object', r.object_identity));
+    ELSIF r.object_type OPERATOR(pg_catalog.=) 'trigger'
+       AND r.address_names[3] OPERATOR(pg_catalog.~~) 'phi\_guard\_audit\_%'
+       -- only while the table is audited: not phi_audit_disable, not DROP TABLE
+       AND EXISTS (SELECT FROM phi_guard.audited_tables a
+                    WHERE a.relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(
+                      pg_catalog.quote_ident(r.address_names[1]) OPERATOR(pg_catalog.||) '.'
+                      OPERATOR(pg_catalog.||) pg_catalog.quote_ident(r.address_names[2]))) THEN
+      PERFORM phi_guard.audit_event('ddl', NULL,
+        pg_catalog.jsonb_build_object('command', 'DROP TRIGGER', 'object', r.object_identity));
+    ELSIF r.object_type OPERATOR(pg_catalog.=) 'policy'
+       AND r.address_names[3] OPERATOR(pg_catalog.~~) 'phi\_guard\_%' THEN
+      -- a dropped phi_guard policy: protection weakened (or phi_unprotect_table)
+      PERFORM phi_guard.audit_event('ddl', NULL,
+        pg_catalog.jsonb_build_object('command', 'DROP POLICY', 'object', r.object_identity));
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- The role of an application's pooled login role: USAGE on the schema, so
 -- its sessions can set a context and pass protected tables' policies.
 DO $roles$
@@ -406,88 +488,10 @@ $$;
 COMMENT ON FUNCTION phi_guard.phi_unprotect_table(pg_catalog.regclass) IS
   'reverses phi_protect_table: disables row-level security and drops phi_guard''s policies';
 
--- DDL auditing now also covers protected tables: row security switched off
--- or on, and every policy command on them.
-CREATE OR REPLACE FUNCTION phi_guard.audit_ddl() RETURNS event_trigger
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-  r record;
-  enabled pg_catalog.bool;
-BEGIN
-  FOR r IN SELECT c.objid, c.command_tag FROM pg_catalog.pg_event_trigger_ddl_commands() c
-            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-              AND (c.objid OPERATOR(pg_catalog.=) ANY (SELECT a.relid::pg_catalog.oid FROM phi_guard.audited_tables a)
-                   OR c.schema_name OPERATOR(pg_catalog.=) 'phi_guard'
-                   OR c.objid IN (SELECT p.polrelid FROM pg_catalog.pg_policy p
-                                   WHERE p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant'))
-  LOOP
-    SELECT pg_catalog.bool_and(t.tgenabled OPERATOR(pg_catalog.<>) 'D') INTO enabled
-      FROM pg_catalog.pg_trigger t
-     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.objid
-       AND t.tgname OPERATOR(pg_catalog.~~) 'phi\_guard\_audit\_%';
-    PERFORM phi_guard.audit_event('ddl', r.objid::pg_catalog.regclass,
-      pg_catalog.jsonb_build_object('command', r.command_tag, 'audit_triggers_enabled', enabled)
-      OPERATOR(pg_catalog.||)
-      (SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_policy p
-                                 WHERE p.polrelid OPERATOR(pg_catalog.=) r.objid
-                                   AND p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant')
-                   THEN pg_catalog.jsonb_build_object('row_security', c.relrowsecurity,
-                                                      'force_row_security', c.relforcerowsecurity)
-                   ELSE '{}'::pg_catalog.jsonb END
-         FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.objid));
-  END LOOP;
-  -- CREATE / ALTER POLICY on a protected table
-  FOR r IN SELECT p.polrelid, p.polname, c.command_tag
-             FROM pg_catalog.pg_event_trigger_ddl_commands() c
-             JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) c.objid
-            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
-              AND p.polrelid IN (SELECT x.polrelid FROM pg_catalog.pg_policy x
-                                  WHERE x.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant')
-  LOOP
-    PERFORM phi_guard.audit_event('ddl', r.polrelid::pg_catalog.regclass,
-      pg_catalog.jsonb_build_object('command', r.command_tag, 'policy', r.polname));
-  END LOOP;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION phi_guard.audit_ddl_drop() RETURNS event_trigger
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-  r record;
-BEGIN
-  FOR r IN SELECT d.objid, d.object_type, d.object_identity, d.address_names
-             FROM pg_catalog.pg_event_trigger_dropped_objects() d LOOP
-    IF r.object_type OPERATOR(pg_catalog.=) 'table'
-       AND EXISTS (SELECT FROM phi_guard.audited_tables a
-                    WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid) THEN
-      DELETE FROM phi_guard.audited_tables a WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid;
-      PERFORM phi_guard.audit_event('ddl', NULL,
-        pg_catalog.jsonb_build_object('command', 'DROP TABLE', 'object', r.object_identity));
-    ELSIF r.object_type OPERATOR(pg_catalog.=) 'trigger'
-       AND r.address_names[3] OPERATOR(pg_catalog.~~) 'phi\_guard\_audit\_%'
-       -- only while the table is audited: not phi_audit_disable, not DROP TABLE
-       AND EXISTS (SELECT FROM phi_guard.audited_tables a
-                    WHERE a.relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(
-                      pg_catalog.quote_ident(r.address_names[1]) OPERATOR(pg_catalog.||) '.'
-                      OPERATOR(pg_catalog.||) pg_catalog.quote_ident(r.address_names[2]))) THEN
-      PERFORM phi_guard.audit_event('ddl', NULL,
-        pg_catalog.jsonb_build_object('command', 'DROP TRIGGER', 'object', r.object_identity));
-    ELSIF r.object_type OPERATOR(pg_catalog.=) 'policy'
-       AND r.address_names[3] OPERATOR(pg_catalog.~~) 'phi\_guard\_%' THEN
-      -- a dropped phi_guard policy: protection weakened (or phi_unprotect_table)
-      PERFORM phi_guard.audit_event('ddl', NULL,
-        pg_catalog.jsonb_build_object('command', 'DROP POLICY', 'object', r.object_identity));
-    END IF;
-  END LOOP;
-END
-$$;
-
 REVOKE ALL ON phi_guard.context_keys, phi_guard.permission_defaults, phi_guard.permission_overrides,
   phi_guard.permissions, phi_guard.break_glass FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-  phi_guard.context_key_raw(pg_catalog.text),
+  phi_guard.context_key_raw(pg_catalog.text), phi_guard.utc_text(pg_catalog.timestamptz),
   phi_guard.phi_context_key_add(pg_catalog.text, pg_catalog.text),
   phi_guard.phi_context_key_revoke(pg_catalog.text), phi_guard.phi_context_keys(),
   phi_guard.phi_permission_grant(pg_catalog.text, pg_catalog.text),
@@ -516,6 +520,269 @@ GRANT SELECT ON phi_guard.break_glass TO phi_auditor;
 ------------------------------------------------------------------------
 -- phi_check_config: risky settings for a PHI database
 ------------------------------------------------------------------------
+
+-- One row per risky setting; nothing for a setting that is fine.  SECURITY
+-- INVOKER on purpose: it reads only what the caller may read (pg_settings
+-- hides superuser-only settings from roles without pg_read_all_settings,
+-- pg_hba_file_rules is superuser-only in PostgreSQL 15) and reports what it
+-- could not check as a row of its own instead of passing silently.
+-- The checks, and why:
+--   log_statement all/mod (high), ddl (low): statement text, with its
+--     literals (PHI, passwords), is written to the server log.
+--   log_min_duration_statement 0 (high), > 0 (medium); log_min_duration_sample
+--     with log_statement_sample_rate > 0, log_transaction_sample_rate > 0
+--     (medium): the same, for all, slow or sampled statements.
+--   log_parameter_max_length <> 0 while statements are logged (medium),
+--     log_parameter_max_length_on_error <> 0 (medium): bind parameter values
+--     are logged next to the statement.
+--   log_min_error_statement warning or more verbose (medium), error, the
+--     default (low): the text of a statement that fails is logged.
+--   debug_print_parse/rewritten/plan on (high): query trees, constants
+--     included, are logged.
+--   auto_explain.log_min_duration 0 (high), > 0 (medium), when auto_explain
+--     is loaded: plans show the constants of their conditions.
+--   pg_stat_statements.track_utility on, when pg_stat_statements is loaded
+--     (medium): utility statements (CALL, DO, COPY, EXPLAIN, ...) are stored
+--     with their literals, not normalised.
+--   ssl off while listening on TCP (high), ssl_min_protocol_version below
+--     TLSv1.2 (medium).
+--   password_encryption other than scram-sha-256 (medium).
+--   pg_hba.conf: trust (high) or password (high; medium on hostssl) for a
+--     TCP connection, ident over TCP (medium), md5 (low), trust for local
+--     sockets (medium), a line with an error (medium).
+--   phi_guard not in shared_preload_libraries (high): no master key, no
+--     audit sealing.
+--   phi_guard.master_key_file and _command both empty or both set (high),
+--     the key file inside the data directory (high: every copy or base
+--     backup of the data directory carries the key next to the ciphertext).
+-- Not reported, because not a PHI risk: log_connections, wal_level,
+-- track_activity_query_size (query text in pg_stat_activity is visible only
+-- to the same role and to pg_read_all_stats).
+CREATE FUNCTION phi_guard.phi_check_config()
+  RETURNS TABLE (setting pg_catalog.text, value pg_catalog.text,
+                 risk pg_catalog.text, advice pg_catalog.text)
+  LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  cfg pg_catalog.jsonb;
+  can_read_all pg_catalog.bool;
+  v pg_catalog.text;
+  n pg_catalog.int8;
+  stmt_logged pg_catalog.bool := false;
+  key_file pg_catalog.text;
+  key_cmd pg_catalog.text;
+  data_dir pg_catalog.text;
+  r record;
+  hba_line pg_catalog.text;
+  tcp pg_catalog.bool;
+BEGIN
+  -- every setting this role may read, raw (base units, no unit suffix);
+  -- placeholders of libraries that are not loaded are not in pg_settings
+  SELECT pg_catalog.jsonb_object_agg(s.name, s.setting) INTO cfg
+    FROM pg_catalog.pg_settings s;
+  can_read_all := pg_catalog.pg_has_role('pg_read_all_settings', 'USAGE');
+
+  -- statement text in the log
+  v := cfg OPERATOR(pg_catalog.->>) 'log_statement';
+  IF v OPERATOR(pg_catalog.=) ANY (ARRAY['all', 'mod']) THEN
+    stmt_logged := true;
+    setting := 'log_statement'; value := v; risk := 'high';
+    advice := 'Statements are logged with their literals, so PHI written as constants reaches the server log. Set log_statement = ''none'' (or ''ddl'').';
+    RETURN NEXT;
+  ELSIF v OPERATOR(pg_catalog.=) 'ddl' THEN
+    stmt_logged := true;
+    setting := 'log_statement'; value := v; risk := 'low';
+    advice := 'DDL is logged with its literals (column defaults, CREATE ROLE ... PASSWORD). Prefer log_statement = ''none'' and keep DDL in reviewed migrations.';
+    RETURN NEXT;
+  END IF;
+
+  n := (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_statement')::pg_catalog.int8;
+  IF n OPERATOR(pg_catalog.>=) 0 THEN
+    stmt_logged := true;
+    setting := 'log_min_duration_statement';
+    value := (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_statement') OPERATOR(pg_catalog.||) 'ms';
+    risk := CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN 'high' ELSE 'medium' END;
+    advice := 'Statements that run at least this long are logged with their literals. Set it to -1, or log durations only (log_duration) without statement text.';
+    RETURN NEXT;
+  END IF;
+
+  IF (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_sample')::pg_catalog.int8 OPERATOR(pg_catalog.>=) 0
+     AND (cfg OPERATOR(pg_catalog.->>) 'log_statement_sample_rate')::pg_catalog.float8 OPERATOR(pg_catalog.>) 0 THEN
+    stmt_logged := true;
+    setting := 'log_min_duration_sample';
+    value := (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_sample') OPERATOR(pg_catalog.||) 'ms';
+    risk := 'medium';
+    advice := 'A sample of the statements that run at least this long is logged with their literals. Set it to -1.';
+    RETURN NEXT;
+  END IF;
+
+  IF (cfg OPERATOR(pg_catalog.->>) 'log_transaction_sample_rate')::pg_catalog.float8 OPERATOR(pg_catalog.>) 0 THEN
+    stmt_logged := true;
+    setting := 'log_transaction_sample_rate';
+    value := cfg OPERATOR(pg_catalog.->>) 'log_transaction_sample_rate';
+    risk := 'medium';
+    advice := 'Every statement of the sampled transactions is logged with its literals. Set it to 0.';
+    RETURN NEXT;
+  END IF;
+
+  IF stmt_logged
+     AND (cfg OPERATOR(pg_catalog.->>) 'log_parameter_max_length')::pg_catalog.int4 OPERATOR(pg_catalog.<>) 0 THEN
+    setting := 'log_parameter_max_length';
+    value := cfg OPERATOR(pg_catalog.->>) 'log_parameter_max_length';
+    risk := 'medium';
+    advice := 'Bind parameter values (PHI sent as parameters) are logged next to each logged statement. Set it to 0, and stop logging statements.';
+    RETURN NEXT;
+  END IF;
+
+  v := cfg OPERATOR(pg_catalog.->>) 'log_parameter_max_length_on_error';
+  IF v::pg_catalog.int4 OPERATOR(pg_catalog.<>) 0 THEN
+    setting := 'log_parameter_max_length_on_error'; value := v; risk := 'medium';
+    advice := 'Bind parameter values of a failing statement are logged. Set it to 0.';
+    RETURN NEXT;
+  END IF;
+
+  v := cfg OPERATOR(pg_catalog.->>) 'log_min_error_statement';
+  IF v OPERATOR(pg_catalog.=) ANY (ARRAY['debug5', 'debug4', 'debug3', 'debug2', 'debug1',
+                                        'info', 'notice', 'warning']) THEN
+    setting := 'log_min_error_statement'; value := v; risk := 'medium';
+    advice := 'The text of every statement that raises a message at this level or above (not only errors) is logged with its literals. Set it to ''error'' or, better, ''panic''.';
+    RETURN NEXT;
+  ELSIF v OPERATOR(pg_catalog.=) 'error' THEN
+    setting := 'log_min_error_statement'; value := v; risk := 'low';
+    advice := 'The text of a failing statement is logged with its literals (the default). Set it to ''panic'' to keep statements of failed queries out of the log.';
+    RETURN NEXT;
+  END IF;
+
+  FOREACH v IN ARRAY ARRAY['debug_print_parse', 'debug_print_rewritten', 'debug_print_plan'] LOOP
+    IF cfg OPERATOR(pg_catalog.->>) v OPERATOR(pg_catalog.=) 'on' THEN
+      setting := v; value := 'on'; risk := 'high';
+      advice := 'Query trees are logged, constants included. Turn it off.';
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+
+  -- extensions that write query text or plans
+  n := (cfg OPERATOR(pg_catalog.->>) 'auto_explain.log_min_duration')::pg_catalog.int8;
+  IF n OPERATOR(pg_catalog.>=) 0 THEN
+    setting := 'auto_explain.log_min_duration';
+    value := (cfg OPERATOR(pg_catalog.->>) 'auto_explain.log_min_duration') OPERATOR(pg_catalog.||) 'ms';
+    risk := CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN 'high' ELSE 'medium' END;
+    advice := 'auto_explain logs plans, which show the constants of their conditions (Filter: ssn = ''...''). Set it to -1 or unload auto_explain.';
+    RETURN NEXT;
+  END IF;
+
+  IF cfg OPERATOR(pg_catalog.->>) 'pg_stat_statements.track_utility' OPERATOR(pg_catalog.=) 'on'
+     AND cfg OPERATOR(pg_catalog.->>) 'pg_stat_statements.track' OPERATOR(pg_catalog.<>) 'none' THEN
+    setting := 'pg_stat_statements.track_utility'; value := 'on'; risk := 'medium';
+    advice := 'pg_stat_statements replaces constants by $n in planned queries only: utility statements (CALL, DO, COPY, EXPLAIN, PREPARE) are stored with their literals and readable by pg_read_all_stats. Set it to off.';
+    RETURN NEXT;
+  END IF;
+
+  -- transport and passwords
+  IF cfg OPERATOR(pg_catalog.->>) 'ssl' OPERATOR(pg_catalog.=) 'off'
+     AND cfg OPERATOR(pg_catalog.->>) 'listen_addresses' OPERATOR(pg_catalog.<>) '' THEN
+    setting := 'ssl'; value := 'off'; risk := 'high';
+    advice := 'The server listens on TCP without TLS: PHI and passwords cross the network in clear. Set ssl = on with a certificate, and use hostssl lines in pg_hba.conf.';
+    RETURN NEXT;
+  ELSIF cfg OPERATOR(pg_catalog.->>) 'ssl' OPERATOR(pg_catalog.=) 'on'
+        AND cfg OPERATOR(pg_catalog.->>) 'ssl_min_protocol_version' OPERATOR(pg_catalog.=) ANY (ARRAY['TLSv1', 'TLSv1.1']) THEN
+    setting := 'ssl_min_protocol_version';
+    value := cfg OPERATOR(pg_catalog.->>) 'ssl_min_protocol_version'; risk := 'medium';
+    advice := 'TLS versions before 1.2 are deprecated. Set ssl_min_protocol_version = ''TLSv1.2''.';
+    RETURN NEXT;
+  END IF;
+
+  v := cfg OPERATOR(pg_catalog.->>) 'password_encryption';
+  IF v OPERATOR(pg_catalog.<>) 'scram-sha-256' THEN
+    setting := 'password_encryption'; value := v; risk := 'medium';
+    advice := 'New passwords are stored as MD5 hashes, which are weak and enough to log in with. Set password_encryption = ''scram-sha-256'' and reset the passwords.';
+    RETURN NEXT;
+  END IF;
+
+  -- authentication rules (the file as it is on disk now)
+  IF pg_catalog.has_function_privilege('pg_catalog.pg_hba_file_rules()', 'EXECUTE') THEN
+    FOR r IN SELECT h.line_number, h.type, h.database, h.user_name, h.address,
+                    h.netmask, h.auth_method, h.error
+               FROM pg_catalog.pg_hba_file_rules() h
+              ORDER BY h.line_number LOOP
+      setting := 'pg_hba.conf line ' OPERATOR(pg_catalog.||) r.line_number;
+      hba_line := pg_catalog.concat_ws(' ', r.type,
+                    pg_catalog.array_to_string(r.database, ','),
+                    pg_catalog.array_to_string(r.user_name, ','),
+                    r.address, r.netmask, r.auth_method);
+      tcp := r.type OPERATOR(pg_catalog.<>) 'local';
+      risk := NULL;
+      IF r.error IS NOT NULL THEN
+        value := r.error; risk := 'medium';
+        advice := 'This line has an error: a reload keeps the old rules and a restart fails. Fix the line.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'trust' AND tcp THEN
+        risk := 'high';
+        advice := 'Anyone who can reach this address connects as any of these roles without a password. Use scram-sha-256 (or cert) over hostssl.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'password' AND tcp THEN
+        risk := CASE WHEN r.type OPERATOR(pg_catalog.=) 'hostssl' THEN 'medium' ELSE 'high' END;
+        advice := 'The password is sent in clear text. Use scram-sha-256.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'ident' AND tcp THEN
+        risk := 'medium';
+        advice := 'ident over TCP trusts whatever the client host''s ident server answers. Use scram-sha-256 or cert.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'md5' THEN
+        risk := 'low';
+        advice := 'md5 accepts MD5-hashed passwords, which are weak. Use scram-sha-256 once every password is stored as SCRAM.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'trust' THEN
+        risk := 'medium';
+        advice := 'Every local operating-system user connects as any of these roles, superusers included, without a password. Use peer or scram-sha-256.';
+      END IF;
+      IF risk IS NOT NULL THEN
+        IF r.error IS NULL THEN
+          value := hba_line;
+        END IF;
+        RETURN NEXT;
+      END IF;
+    END LOOP;
+  ELSE
+    setting := 'pg_hba.conf'; value := 'not checked'; risk := 'low';
+    advice := 'This role may not read pg_hba_file_rules (superusers only), so authentication rules were not checked. Run phi_check_config() as a superuser.';
+    RETURN NEXT;
+  END IF;
+
+  -- phi_guard itself: audit_seal_interval exists only when preloaded
+  IF NOT cfg OPERATOR(pg_catalog.?) 'phi_guard.audit_seal_interval' THEN
+    setting := 'shared_preload_libraries';
+    value := pg_catalog.coalesce(cfg OPERATOR(pg_catalog.->>) 'shared_preload_libraries', 'phi_guard not loaded');
+    risk := 'high';
+    advice := 'phi_guard is not preloaded: no master key is loaded, so encryption, tokens and audit sealing fail. Add phi_guard to shared_preload_libraries and restart.';
+    RETURN NEXT;
+  ELSIF NOT can_read_all THEN
+    setting := 'phi_guard.master_key_file'; value := 'not checked'; risk := 'low';
+    advice := 'The master key settings are readable only by superusers and pg_read_all_settings, so they were not checked. Run phi_check_config() as one of them.';
+    RETURN NEXT;
+  ELSE
+    key_file := cfg OPERATOR(pg_catalog.->>) 'phi_guard.master_key_file';
+    key_cmd := cfg OPERATOR(pg_catalog.->>) 'phi_guard.master_key_command';
+    data_dir := pg_catalog.rtrim(cfg OPERATOR(pg_catalog.->>) 'data_directory', '/');
+    IF key_file OPERATOR(pg_catalog.=) '' AND key_cmd OPERATOR(pg_catalog.=) '' THEN
+      setting := 'phi_guard.master_key_file'; value := ''; risk := 'high';
+      advice := 'Neither phi_guard.master_key_file nor phi_guard.master_key_command is set: no master key is loaded. Set one of them and restart.';
+      RETURN NEXT;
+    ELSIF key_file OPERATOR(pg_catalog.<>) '' AND key_cmd OPERATOR(pg_catalog.<>) '' THEN
+      setting := 'phi_guard.master_key_command'; value := 'set'; risk := 'high';
+      advice := 'Both phi_guard.master_key_file and phi_guard.master_key_command are set, so no master key is loaded. Keep one and restart.';
+      RETURN NEXT;
+    ELSIF key_file OPERATOR(pg_catalog.<>) ''
+          AND (key_file OPERATOR(pg_catalog.!~~) '/%'
+               OR pg_catalog.starts_with(key_file, data_dir OPERATOR(pg_catalog.||) '/')) THEN
+      setting := 'phi_guard.master_key_file'; value := key_file; risk := 'high';
+      advice := 'The key file is inside the data directory, so every copy or base backup of the data directory carries the key next to the ciphertext. Move it outside the data directory.';
+      RETURN NEXT;
+    END IF;
+  END IF;
+  RETURN;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_check_config() IS
+  'risky settings for a PHI database (statement logging, TLS, passwords, pg_hba.conf, master key), one row each; requires phi_key_admin or phi_audit_admin';
+REVOKE ALL ON FUNCTION phi_guard.phi_check_config() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_check_config() TO phi_key_admin, phi_audit_admin;
 
 -- end of section: check_config
 

@@ -86,15 +86,85 @@ SELECT id, name, phi_guard.phi_decrypt_masked(ssn, 'patients.ssn:' || id, 'ssn')
 RESET ROLE;
 
 \echo
-\echo '== 11. The audit log: who did what, sealed into a hash chain'
+\echo '== 11. Two clinics, one table: a signed context per request, tenant row-level security'
+\echo '   The application signs {sub, tenant, roles, purpose, exp} with its Ed25519 key;'
+\echo '   the database verifies it, so an SQL injection cannot claim another clinic.'
+SELECT phi_context_key_add('demo-app', :'app_pub');
+CREATE TABLE visits (
+  id        int PRIMARY KEY,
+  clinic    text NOT NULL,
+  clinician text NOT NULL,
+  patient   text NOT NULL,
+  note      phi_ciphertext NOT NULL
+);
+SELECT phi_audit_enable('visits');
+SET client_min_messages = error;          -- (the demo's superuser owns the table: phi_guard would warn)
+SELECT phi_protect_table('visits', 'clinic');
+RESET client_min_messages;
+-- within a clinic, clinicians see their own patients' visits (break-glass admits the rest)
+DROP POLICY phi_guard_tenant_access ON visits;
+CREATE POLICY own_patients ON visits FOR ALL USING (clinician = (SELECT phi_user_id()));
+CREATE ROLE demo_app IN ROLE phi_app, phi_encryptor, phi_decryptor;
+GRANT SELECT, INSERT ON visits TO demo_app;
+-- (loaded by the demo's superuser, which row-level security does not restrict)
+INSERT INTO visits VALUES
+  (1, 'clinic-a', 'dr.grey',  'Ada',   phi_encrypt('chest pain, ECG normal', 'patients', 'visits.note:1')),
+  (2, 'clinic-a', 'dr.yang',  'Alan',  phi_encrypt('follow-up, stable', 'patients', 'visits.note:2')),
+  (3, 'clinic-b', 'dr.house', 'Grace', phi_encrypt('lupus ruled out', 'patients', 'visits.note:3'));
+\echo '-- from here on, the application''s pooled role'
+SET ROLE demo_app;
+\echo '-- no context: no rows'
+SELECT count(*) AS visible_rows FROM visits;
+\echo '-- dr.grey at clinic-a: her own patient only'
+BEGIN;
+SELECT phi_set_context(:'tok_grey');
+SELECT phi_user_id() AS app_user, phi_tenant_id() AS tenant, phi_purpose() AS purpose;
+SELECT id, clinic, clinician, patient, phi_decrypt(note, 'visits.note:' || id) AS note FROM visits ORDER BY id;
+COMMIT;
+\echo '-- dr.house at clinic-b: clinic-b only'
+BEGIN;
+SELECT phi_set_context(:'tok_house');
+SELECT id, clinic, clinician, patient FROM visits ORDER BY id;
+COMMIT;
+\echo '-- dr.grey''s user id with clinic-b, signed by a key that is not the application''s: refused'
+\set ON_ERROR_STOP 0
+SELECT phi_set_context(:'tok_forged');
+\set ON_ERROR_STOP 1
+
+\echo
+\echo '== 12. Break-glass: an emergency, time-boxed, audited'
+\echo '-- billing may not break the glass'
+BEGIN;
+SELECT phi_set_context(:'tok_bill');
+DO $$
+BEGIN
+  PERFORM phi_break_glass('need the chart for a claim', 10);
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'refused, SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+COMMIT;
+\echo '-- dr.grey opens it for 15 minutes: every visit of clinic-a, still nothing of clinic-b'
+BEGIN;
+SELECT phi_set_context(:'tok_grey_er');
+SELECT phi_break_glass('patient Alan unconscious in the ER, no ID', 15) > now() AS opened;
+SELECT id, clinic, clinician, patient, phi_decrypt(note, 'visits.note:' || id) AS note FROM visits ORDER BY id;
+SELECT phi_break_glass_end() AS ended;
+COMMIT;
+RESET ROLE;
+
+\echo
+\echo '== 13. The audit log: who did what, for whom and why, sealed into a hash chain'
 SELECT phi_audit_seal() AS entries_sealed;
 SELECT r->>'kind' AS kind, r->>'table' AS "table", r->>'row_key' AS row_key,
-       r->>'columns' AS columns, r->>'role' AS role, r->'detail'->>'count' AS count
+       r->>'columns' AS columns, r->>'role' AS role, r->>'app_user' AS app_user,
+       r->>'tenant' AS tenant, r->>'purpose' AS purpose,
+       coalesce(r->'detail'->>'count', r->'detail'->>'reason') AS "count / reason"
   FROM (SELECT record::jsonb AS r FROM phi_guard.audit_log ORDER BY xid, id) AS e;
 SELECT * FROM phi_audit_verify();
 
 \echo
-\echo '== 12. A superuser quietly edits one entry: verification catches it'
+\echo '== 14. A superuser quietly edits one entry: verification catches it'
 SET session_replication_role = replica;   -- bypasses the append-only triggers
 UPDATE phi_guard.audit_log SET record = replace(record, '"kind":"update"', '"kind":"insert"')
  WHERE record LIKE '%"kind":"update"%' AND xid = (SELECT min(xid) FROM phi_guard.audit_log WHERE record LIKE '%"kind":"update"%');

@@ -1,4 +1,8 @@
--- Rule: nothing in phi_guard is usable by PUBLIC; phi_encryptor may only
+-- Rule: nothing in phi_guard is usable by PUBLIC, which has no USAGE on the
+-- schema; the only functions executable by PUBLIC are those SPEC §5 gives
+-- every role with USAGE (context, readers, masking, break-glass, the
+-- protected tables' policy function) and the invoker's-rights
+-- phi_protect_table / phi_unprotect_table; phi_encryptor may only
 -- encrypt, phi_decryptor only decrypt, phi_key_admin manages keys and sees
 -- the keyring without the wrapped keys; every SECURITY DEFINER function pins
 -- search_path; settings naming the master key are superuser-only.
