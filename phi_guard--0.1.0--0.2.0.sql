@@ -515,6 +515,33 @@ GRANT SELECT ON phi_guard.break_glass TO phi_auditor;
 -- Master-key rotation
 ------------------------------------------------------------------------
 
+-- The key file or command output may list old master keys after the
+-- current one (one key per line); these move every wrapped key to the
+-- current master key and show which keys each loaded master key opens.
+CREATE FUNCTION phi_guard.phi_master_key_rewrap()
+  RETURNS pg_catalog.int8
+  AS 'MODULE_PATHNAME', 'phi_guard_master_key_rewrap'
+  LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_master_key_rewrap() IS
+  'rewraps every data and index key still wrapped under an old master key with the current one, without touching any ciphertext; returns how many; requires phi_key_admin';
+
+CREATE FUNCTION phi_guard.phi_master_key_status(
+    OUT slot pg_catalog.int4, OUT name pg_catalog.text,
+    OUT fingerprint pg_catalog.text, OUT current pg_catalog.bool,
+    OUT data_keys pg_catalog.int8, OUT index_keys pg_catalog.int8)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'phi_guard_master_key_status'
+  LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_master_key_status() IS
+  'one row per loaded master key (slot 1 is current) with its fingerprint and how many data and index keys it unwraps; a NULL slot counts keys none unwraps; requires phi_key_admin';
+
+REVOKE ALL ON FUNCTION phi_guard.phi_master_key_rewrap(),
+  phi_guard.phi_master_key_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_master_key_rewrap(),
+  phi_guard.phi_master_key_status() TO phi_key_admin;
+
 -- end of section: master-key rotation
 
 ------------------------------------------------------------------------
@@ -748,7 +775,7 @@ BEGIN
   -- phi_guard itself: audit_seal_interval exists only when preloaded
   IF NOT cfg OPERATOR(pg_catalog.?) 'phi_guard.audit_seal_interval' THEN
     setting := 'shared_preload_libraries';
-    value := pg_catalog.coalesce(cfg OPERATOR(pg_catalog.->>) 'shared_preload_libraries', 'phi_guard not loaded');
+    value := COALESCE(cfg OPERATOR(pg_catalog.->>) 'shared_preload_libraries', 'phi_guard not loaded');
     risk := 'high';
     advice := 'phi_guard is not preloaded: no master key is loaded, so encryption, tokens and audit sealing fail. Add phi_guard to shared_preload_libraries and restart.';
     RETURN NEXT;

@@ -188,14 +188,17 @@ indexkey_get(const char *name, int len)
 	if (root == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("could not allocate protected memory for an index key")));
-	st = phic_key_unwrap(masterkey_get(), id, wrapped, root);
+	/* current master key first, then the old ones (phi_master_key_rewrap) */
+	st = masterkey_unwrap(id, wrapped, root, NULL);
 	if (st != PHIC_OK)
 	{
 		phic_secmem_free(root, PHIC_DEK_LEN);
+		if (st != PHIC_ERR_AUTH)
+			errors_raise_core(st, "unwrap index key");
 		ereport(ERROR,
 				(errcode(ERRCODE_PHI_MASTER_KEY_MISMATCH),
 				 errmsg("index key %u cannot be unwrapped with the configured master key", id),
-				 errhint("Start the server with the master key this keyring was created with.")));
+				 errhint("Start the server with the master key this keyring was created with (an old master key may follow the current one in the key file).")));
 	}
 	PG_TRY();
 	{

@@ -30,6 +30,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -196,20 +197,21 @@ cache_row(TupleDesc desc, HeapTuple tup)
 			tmp.state = 'd';
 		else
 		{
-			const uint8 *kek = masterkey_get();
-
 			w = DatumGetByteaPP(values[Anum_keys_wrapped - 1]);
 			if (VARSIZE_ANY_EXHDR(w) != PHIC_WRAPPED_LEN)
 				st = PHIC_ERR_FORMAT;
 			else
-				st = phic_key_unwrap(kek, tmp.id, (const uint8 *) VARDATA_ANY(w),
-									 dek_scratch);
+				st = masterkey_unwrap(tmp.id, (const uint8 *) VARDATA_ANY(w),
+									  dek_scratch, NULL);
 			if (st == PHIC_ERR_AUTH || st == PHIC_ERR_FORMAT)
 				ereport(ERROR,
 						(errcode(ERRCODE_PHI_MASTER_KEY_MISMATCH),
 						 errmsg("data key %u cannot be unwrapped with the configured master key", tmp.id),
-						 errdetail("The master key differs from the one that wrapped this data key, or phi_guard.keys was altered."),
-						 errhint("Start the server with the master key this keyring was created with.")));
+						 masterkey_count() == 1
+						 ? errdetail("The master key differs from the one that wrapped this data key, or phi_guard.keys was altered.")
+						 : errdetail("None of the %d loaded master keys is the one that wrapped this data key, or phi_guard.keys was altered.",
+									 masterkey_count()),
+						 errhint("Start the server with the master key this keyring was created with (an old master key may follow the current one in the key file).")));
 			if (st != PHIC_OK)
 				errors_raise_core(st, "unwrap data key");
 			tmp.gcm = phic_gcm_new(dek_scratch);
@@ -620,4 +622,222 @@ phi_guard_key_destroy(PG_FUNCTION_ARGS)
 		audit_key_event("key_destroy", name, 0, all ? 0 : PG_GETARG_INT32(1));
 	SPI_finish();
 	PG_RETURN_INT32((int32) n);
+}
+
+/* ---------------------------------------------------------------------
+ * Master-key rotation (SECURITY DEFINER, granted to phi_key_admin)
+ *
+ * Both phi_guard.keys and phi_guard.index_keys hold (id int4, wrapped_key
+ * bytea) in the SPEC §2 format, so one pair of routines serves both.  Only
+ * wrapped_key changes: data keys, and therefore every ciphertext, blind
+ * index and token, stay the same.
+ * --------------------------------------------------------------------- */
+
+/* PH004 for a wrapped key (of kind what) that no loaded master key opens. */
+static void
+no_master_key_opens(const char *what, uint32 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PHI_MASTER_KEY_MISMATCH),
+			 errmsg("%s %u cannot be unwrapped with the configured master key", what, id),
+			 errdetail("None of the %d loaded master keys is the one that wrapped it, or the table was altered.",
+					   masterkey_count()),
+			 errhint("List the master key that wrapped it after the current one in the key file or command output, restart the server and run phi_master_key_rewrap() again.")));
+}
+
+/*
+ * Rewrap under the current master key every non-NULL wrapped key of table
+ * that an older loaded master key opens; returns how many rows changed.
+ * The caller is SPI-connected and holds a lock that keeps other key changes
+ * out.  A row that no loaded key opens fails the whole call with PH004.
+ */
+static int64
+rewrap_table(const char *table, const char *what)
+{
+	const uint8 *kek = masterkey_get();
+	char		sql[256];
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+	int64		done = 0;
+	Oid			types[3] = {INT4OID, BYTEAOID, BYTEAOID};
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT id, wrapped_key FROM %s WHERE wrapped_key IS NOT NULL ORDER BY id", table);
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phi_guard: could not read %s", table);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	snprintf(sql, sizeof(sql),
+			 "UPDATE %s SET wrapped_key = $2 WHERE id OPERATOR(pg_catalog.=) $1 "
+			 "AND wrapped_key OPERATOR(pg_catalog.=) $3", table);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		uint32		id;
+		bytea	   *w;
+		bytea	   *nw;
+		int			slot = 0;
+		phic_status st;
+		Datum		values[3];
+
+		id = (uint32) DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		w = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		if (VARSIZE_ANY_EXHDR(w) != PHIC_WRAPPED_LEN)
+			no_master_key_opens(what, id);
+		st = masterkey_unwrap(id, (const uint8 *) VARDATA_ANY(w), dek_scratch, &slot);
+		if (st == PHIC_ERR_AUTH)
+			no_master_key_opens(what, id);
+		if (st != PHIC_OK)
+			errors_raise_core(st, "unwrap data key");
+		if (slot == 0)
+		{
+			phic_wipe(dek_scratch, PHIC_DEK_LEN);
+			continue;			/* already under the current master key */
+		}
+		nw = (bytea *) palloc(VARHDRSZ + PHIC_WRAPPED_LEN);
+		SET_VARSIZE(nw, VARHDRSZ + PHIC_WRAPPED_LEN);
+		st = phic_key_wrap(kek, id, dek_scratch, (uint8 *) VARDATA(nw));
+		phic_wipe(dek_scratch, PHIC_DEK_LEN);
+		if (st != PHIC_OK)
+			errors_raise_core(st, "rewrap data key");
+		values[0] = Int32GetDatum((int32) id);
+		values[1] = PointerGetDatum(nw);
+		values[2] = PointerGetDatum(w);
+		if (SPI_execute_with_args(sql, 3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "phi_guard: could not store a rewrapped key in %s", table);
+		done += (int64) SPI_processed;
+		pfree(nw);
+	}
+	return done;
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_master_key_rewrap);
+
+/*
+ * phi_master_key_rewrap() returns int8: moves every data key and index key
+ * still wrapped under an old master key to the current one (the first in
+ * the key file or command output) and returns how many it rewrapped.
+ * Blocks concurrent key creation, rotation and destruction for its
+ * duration; audited as kind master_key_rewrap.  Other sessions keep their
+ * cached keys (the unwrapped bytes do not change) and reload rows after the
+ * invalidation the table triggers raise.
+ */
+Datum
+phi_guard_master_key_rewrap(PG_FUNCTION_ARGS)
+{
+	int64		data_keys,
+				index_keys;
+	StringInfoData detail;
+
+	(void) masterkey_get();
+	ensure_cache();
+	SPI_connect();
+	if (SPI_execute("LOCK TABLE phi_guard.keys, phi_guard.index_keys IN SHARE ROW EXCLUSIVE MODE",
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "phi_guard: could not lock the keyring");
+	data_keys = rewrap_table("phi_guard.keys", "data key");
+	index_keys = rewrap_table("phi_guard.index_keys", "index key");
+
+	initStringInfo(&detail);
+	appendStringInfo(&detail,
+					 "{\"master_key\":\"%s\",\"data_keys\":" INT64_FORMAT ",\"index_keys\":" INT64_FORMAT "}",
+					 masterkey_fingerprint(0), data_keys, index_keys);
+	audit_write_one("master_key_rewrap", "phi_guard.keys", NULL, NULL, detail.data);
+	pfree(detail.data);
+	SPI_finish();
+	PG_RETURN_INT64(data_keys + index_keys);
+}
+
+/*
+ * Count the wrapped keys of table by the loaded master key that opens them:
+ * counts[slot] for slot 0..nkeys-1, counts[nkeys] for those none opens.
+ * The caller is SPI-connected.
+ */
+static void
+count_table(const char *table, int64 *counts, int nkeys)
+{
+	char		sql[160];
+	uint64		i;
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT id, wrapped_key FROM %s WHERE wrapped_key IS NOT NULL", table);
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phi_guard: could not read %s", table);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		uint32		id;
+		bytea	   *w;
+		int			slot = nkeys;
+
+		id = (uint32) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		w = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		if (VARSIZE_ANY_EXHDR(w) == PHIC_WRAPPED_LEN)
+		{
+			phic_status st = masterkey_unwrap(id, (const uint8 *) VARDATA_ANY(w),
+											  dek_scratch, &slot);
+
+			phic_wipe(dek_scratch, PHIC_DEK_LEN);
+			if (st == PHIC_ERR_AUTH)
+				slot = nkeys;
+			else if (st != PHIC_OK)
+				errors_raise_core(st, "unwrap data key");
+		}
+		counts[slot]++;
+	}
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_master_key_status);
+
+/*
+ * phi_master_key_status() returns setof (slot, name, fingerprint, current,
+ * data_keys, index_keys): one row per loaded master key in key-file order
+ * (slot 1 is the current key) with how many data and index keys each one
+ * opens, plus a row with NULL slot when some keys open with none of them.
+ * Secret-free: the fingerprint is a truncated domain-separated hash.
+ */
+Datum
+phi_guard_master_key_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			nkeys = masterkey_count();
+	int64		data[MASTERKEY_MAX + 1];
+	int64		idx[MASTERKEY_MAX + 1];
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(data, 0, sizeof(data));
+	memset(idx, 0, sizeof(idx));
+	ensure_cache();
+	SPI_connect();
+	count_table("phi_guard.keys", data, nkeys);
+	count_table("phi_guard.index_keys", idx, nkeys);
+	SPI_finish();
+
+	for (i = 0; i <= nkeys; i++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		const char *name = i < nkeys ? masterkey_name(i) : NULL;
+
+		if (i == nkeys && data[i] == 0 && idx[i] == 0)
+			break;
+		if (i < nkeys)
+		{
+			values[0] = Int32GetDatum(i + 1);
+			values[2] = CStringGetTextDatum(masterkey_fingerprint(i));
+		}
+		else
+			nulls[0] = nulls[2] = true;
+		if (name)
+			values[1] = CStringGetTextDatum(name);
+		else
+			nulls[1] = true;
+		values[3] = BoolGetDatum(i == 0);
+		values[4] = Int64GetDatum(data[i]);
+		values[5] = Int64GetDatum(idx[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -27,9 +27,16 @@ extern char *phi_guard_master_key_file;
 extern char *phi_guard_master_key_command;
 extern bool phi_guard_preloaded;
 
-/* masterkey.c */
+/* masterkey.c: the current master key and old ones kept for unwrapping */
+#define MASTERKEY_MAX 8			/* keys in the key file or command output */
+#define MASTERKEY_NAME_MAX 63
 extern void masterkey_load_at_startup(void);
-extern const uint8 *masterkey_get(void);	/* ERROR (PH003) when absent */
+extern const uint8 *masterkey_get(void);	/* current key; ERROR (PH003) when absent */
+extern int	masterkey_count(void);
+extern phic_status masterkey_unwrap(uint32 key_id, const uint8 *wrapped,
+									uint8 *dek, int *slot);
+extern const char *masterkey_fingerprint(int slot);
+extern const char *masterkey_name(int slot);
 
 /* errors.c */
 extern void errors_raise_core(phic_status st, const char *what) pg_attribute_noreturn();
