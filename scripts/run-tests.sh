@@ -59,6 +59,12 @@ if r=$(grep -oE '^Ran [0-9]+ tests' "$ROOT/tools.log" | grep -oE '[0-9]+'); then
   else f=$(grep -oE '(failures|errors)=[0-9]+' "$ROOT/tools.log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}'); add $((r - f)) "$f"; fi
 else add 0 1; fi
 
+echo "== every phi_* function is called by a test"
+/usr/bin/python3 scripts/check-tested.py 2>&1 | tee "$ROOT/tested.log"
+r=$(grep -oE '^tested: [0-9]+ passed, [0-9]+ failed' "$ROOT/tested.log")
+if [ -n "$r" ]; then add "$(echo "$r" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')" "$(echo "$r" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')"
+else add 0 1; fi
+
 echo "== pg_regress"
 as_pg_user "$PGXS_DIR/src/test/regress/pg_regress" \
   --inputdir="$SRC" --outputdir="$ROOT/regress_out" --bindir="$PG_BINDIR" \
