@@ -28,7 +28,7 @@ BEGIN
               AND NOT c.in_extension
               AND (c.objid OPERATOR(pg_catalog.=) ANY (SELECT a.relid::pg_catalog.oid FROM phi_guard.audited_tables a)
                    OR c.schema_name OPERATOR(pg_catalog.=) 'phi_guard'
-                   OR c.objid IN (SELECT p.polrelid FROM pg_catalog.pg_policy p
+                   OR c.objid OPERATOR(pg_catalog.=) ANY (SELECT p.polrelid FROM pg_catalog.pg_policy p
                                    WHERE p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant'))
   LOOP
     SELECT pg_catalog.bool_and(t.tgenabled OPERATOR(pg_catalog.<>) 'D') INTO enabled
@@ -51,7 +51,7 @@ BEGIN
              FROM pg_catalog.pg_event_trigger_ddl_commands() c
              JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) c.objid
             WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
-              AND p.polrelid IN (SELECT x.polrelid FROM pg_catalog.pg_policy x
+              AND p.polrelid OPERATOR(pg_catalog.=) ANY (SELECT x.polrelid FROM pg_catalog.pg_policy x
                                   WHERE x.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant')
   LOOP
     PERFORM phi_guard.audit_event('ddl', r.polrelid::pg_catalog.regclass,
@@ -396,7 +396,7 @@ BEGIN
   IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
     RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
   END IF;
-  IF tbl::pg_catalog.oid IN (SELECT c.oid FROM pg_catalog.pg_class c
+  IF tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT c.oid FROM pg_catalog.pg_class c
                               WHERE c.relnamespace OPERATOR(pg_catalog.=) 'phi_guard'::pg_catalog.regnamespace) THEN
     RAISE EXCEPTION 'phi_guard''s own tables cannot be protected this way' USING ERRCODE = '42809';
   END IF;
@@ -420,11 +420,11 @@ BEGIN
     cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT CASE WHEN phi_guard.phi_tenant_id() '
                               'OPERATOR(pg_catalog.~) %L THEN phi_guard.phi_tenant_id()::%s END)',
                               tenant_column,
-                              CASE typ
-                                WHEN 'uuid'::pg_catalog.regtype
+                              CASE
+                                WHEN typ OPERATOR(pg_catalog.=) 'uuid'::pg_catalog.regtype
                                   THEN '^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$'
-                                WHEN 'smallint'::pg_catalog.regtype THEN '^-?[0-9]{1,4}$'
-                                WHEN 'integer'::pg_catalog.regtype THEN '^-?[0-9]{1,9}$'
+                                WHEN typ OPERATOR(pg_catalog.=) 'smallint'::pg_catalog.regtype THEN '^-?[0-9]{1,4}$'
+                                WHEN typ OPERATOR(pg_catalog.=) 'integer'::pg_catalog.regtype THEN '^-?[0-9]{1,9}$'
                                 ELSE '^-?[0-9]{1,18}$' END,
                               typ);
   END IF;
