@@ -110,6 +110,12 @@ if t=$(grep -oE 'Tests=[0-9]+' "$ROOT/tap.log" | grep -oE '[0-9]+'); then
   add $((t - f)) "$f"
 else add 0 1; fi
 
+echo "== node example (examples/node)"
+scripts/node-example.sh 2>&1 | tee "$ROOT/node.log"
+p=$(grep -oE '^# pass [0-9]+' "$ROOT/node.log" | grep -oE '[0-9]+$')
+f=$(grep -oE '^# fail [0-9]+' "$ROOT/node.log" | grep -oE '[0-9]+$')
+if [ -n "$p" ] && [ -n "$f" ]; then add "$p" "$f"; else echo "not ok: the node example gave no summary"; add 0 1; fi
+
 # libFuzzer targets (test/fuzz), when asked for (CI sets FUZZ_SECONDS);
 # they need clang-14 and libclang-rt-14-dev
 if [ -n "${FUZZ_SECONDS:-}" ]; then
