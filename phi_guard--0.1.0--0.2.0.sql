@@ -163,6 +163,7 @@ CREATE TABLE phi_guard.break_glass (
 );
 CREATE INDEX break_glass_user ON phi_guard.break_glass (user_id, tenant) WHERE ended_at IS NULL;
 SELECT pg_catalog.pg_extension_config_dump('phi_guard.break_glass', '');
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.break_glass_id_seq', '');
 
 CREATE FUNCTION phi_guard.context_key_raw(public_key_pem pg_catalog.text) RETURNS pg_catalog.bytea
   AS 'MODULE_PATHNAME', 'phi_guard_context_key_raw'
@@ -802,6 +803,21 @@ BEGIN
       advice := 'The key file is inside the data directory, so every copy or base backup of the data directory carries the key next to the ciphertext. Move it outside the data directory.';
       RETURN NEXT;
     END IF;
+  END IF;
+
+  -- an audit chain restored from a cluster further ahead in transaction ids
+  -- cannot be sealed on (README "Backup and restore")
+  IF pg_catalog.has_table_privilege('phi_guard.audit_block', 'SELECT') THEN
+    IF (SELECT pg_catalog.max(b.xid_hi) FROM phi_guard.audit_block b)
+       OPERATOR(pg_catalog.>) pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()) THEN
+      setting := 'phi_guard.audit_block'; value := 'horizon ahead of this cluster'; risk := 'high';
+      advice := 'The audit chain ends above this cluster''s transaction ids (it was restored from another cluster), so nothing new is sealed. Restore into a cluster started with pg_resetwal -e above the source''s epoch.';
+      RETURN NEXT;
+    END IF;
+  ELSE
+    setting := 'phi_guard.audit_block'; value := 'not checked'; risk := 'low';
+    advice := 'This role may not read phi_guard.audit_block, so the audit chain''s horizon was not checked. Run phi_check_config() as a member of phi_auditor.';
+    RETURN NEXT;
   END IF;
   RETURN;
 END

@@ -20,6 +20,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "access/brin.h"
 #include "access/genam.h"
 #include "access/relation.h"
@@ -156,7 +157,28 @@ audit_seal(void)
 		if (isnull)
 			lo = hi;
 	}
-	if (lo >= hi)
+	if (lo > hi)
+	{
+		/*
+		 * The chain ends above this cluster's transaction ids: the audit log
+		 * was restored from a cluster that was further ahead.  New entries
+		 * would fall inside sealed ranges; seal nothing and say so (the
+		 * worker once, phi_audit_seal() every time).
+		 */
+		static bool warned = false;
+
+		SPI_finish();
+		if (!IsBackgroundWorker || !warned)
+			ereport(IsBackgroundWorker ? WARNING : ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the audit chain's horizon is ahead of this cluster's transaction ids"),
+					 errdetail("The last block ends at transaction %llu; this cluster is at %llu. The audit log was restored from another cluster.",
+							   (unsigned long long) lo, (unsigned long long) hi),
+					 errhint("Start the restore target with pg_resetwal -e above the source's epoch; see the README section \"Backup and restore\".")));
+		warned = true;
+		return 0;
+	}
+	if (lo == hi)
 	{
 		SPI_finish();
 		return 0;
