@@ -117,9 +117,11 @@ for f in "${scripts[@]}"; do
     mv "$out.tmp" "$out"
     echo "(saved to bench/results/$name.txt)" >&2
   else
-    rm -f "$out.tmp"
+    rm -f "$out.tmp" "$out"
     echo "bench/$(basename "$f") failed (exit $rc)" >&2
     status=1
   fi
 done
+# the report: bench/results.md and bench/chart.svg from bench/results/*.txt
+/usr/bin/env python3 "$ROOT_DIR/scripts/bench-report.py" >&2 || status=1
 exit "$status"
