@@ -834,4 +834,213 @@ GRANT EXECUTE ON FUNCTION phi_guard.phi_check_config() TO phi_key_admin, phi_aud
 -- phi_access_report
 ------------------------------------------------------------------------
 
+-- audit_events: the audit log with typed columns, for auditors.  The
+-- caller's own privileges apply (security_invoker): phi_auditor reads
+-- audit_log and audit_block already; a role granted only this view sees
+-- nothing it could not read anyway.  Each record is parsed once
+-- (json_to_record); "sealed" comes from the one block whose xid range
+-- holds the entry, found through an index on xid_hi (blocks are
+-- contiguous: the first block ending above the entry's xid is the only
+-- candidate).
+CREATE INDEX audit_block_xid_hi ON phi_guard.audit_block (xid_hi);
+
+CREATE VIEW phi_guard.audit_events WITH (security_invoker = true) AS
+  SELECT l.id, l.xid, r.ts, r.kind, r."table" AS table_name, r.row_key, r.columns,
+         r.db_user, r.role, r.app_user, r.tenant, r.purpose,
+         CASE WHEN r.client_addr OPERATOR(pg_catalog.=) '[local]' THEN NULL
+              ELSE r.client_addr::pg_catalog.inet END AS client_addr,
+         r.application_name, r.detail,
+         (b.block_no IS NOT NULL) AS sealed, b.block_no, l.entry_hash
+    FROM phi_guard.audit_log l
+   CROSS JOIN LATERAL pg_catalog.json_to_record(l.record::pg_catalog.json)
+         AS r(ts pg_catalog.timestamptz, kind pg_catalog.text, "table" pg_catalog.text,
+              row_key pg_catalog.jsonb, columns pg_catalog.text[], db_user pg_catalog.text,
+              role pg_catalog.text, app_user pg_catalog.text, tenant pg_catalog.text,
+              purpose pg_catalog.text, client_addr pg_catalog.text,
+              application_name pg_catalog.text, detail pg_catalog.jsonb)
+    LEFT JOIN LATERAL (SELECT x.block_no, x.xid_lo FROM phi_guard.audit_block x
+                        WHERE x.xid_hi OPERATOR(pg_catalog.>) l.xid
+                        ORDER BY x.xid_hi LIMIT 1) b
+           ON b.xid_lo OPERATOR(pg_catalog.<=) l.xid;
+COMMENT ON VIEW phi_guard.audit_events IS
+  'audit log entries with typed columns; sealed/block_no: the sealed block whose xid range holds the entry; for phi_auditor';
+
+-- The key id a value names in its header (SPEC §3, bytes 4..7, big
+-- endian).  Reads only the first 8 bytes (phi_ciphertext is stored
+-- uncompressed, so a long out-of-line value is not fetched whole).
+CREATE FUNCTION phi_guard.phi_ciphertext_key_id(ct phi_guard.phi_ciphertext) RETURNS pg_catalog.int4
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+$$ SELECT ('x' OPERATOR(pg_catalog.||)
+           pg_catalog.encode(pg_catalog.substring(ct::pg_catalog.bytea, 5, 4), 'hex'))::pg_catalog.bit(32)::pg_catalog.int4 $$;
+COMMENT ON FUNCTION phi_guard.phi_ciphertext_key_id(phi_guard.phi_ciphertext) IS
+  'the key id (phi_guard.keys.id) written in a value''s header';
+
+-- key_status: every key version and the values known to use it.  Runs with
+-- the view owner's rights (it counts token vault values, which phi_key_admin
+-- cannot read) and shows no key material.
+CREATE VIEW phi_guard.key_status AS
+  SELECT k.name::pg_catalog.text AS name, k.version, k.id, k.state, k.created_at,
+         COALESCE(v.n, 0) AS vault_values, i.id AS index_key_id
+    FROM phi_guard.keys k
+    LEFT JOIN (SELECT phi_guard.phi_ciphertext_key_id(t.value) AS key_id, pg_catalog.count(*) AS n
+                 FROM phi_guard.token_vault t GROUP BY 1) v
+           ON v.key_id OPERATOR(pg_catalog.=) k.id
+    LEFT JOIN phi_guard.index_keys i ON i.name OPERATOR(pg_catalog.=) k.name
+   ORDER BY k.name, k.version;
+COMMENT ON VIEW phi_guard.key_status IS
+  'key versions with the token vault values under each and the name''s index key; for phi_key_admin';
+
+CREATE FUNCTION phi_guard.phi_key_usage(tbl pg_catalog.regclass, col pg_catalog.name)
+  RETURNS TABLE(key_id pg_catalog.int4, name pg_catalog.text, version pg_catalog.int4,
+                state pg_catalog.text, value_count pg_catalog.int8)
+  LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  typ pg_catalog.oid;
+BEGIN
+  SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+  END IF;
+  IF typ OPERATOR(pg_catalog.<>) 'phi_guard.phi_ciphertext'::pg_catalog.regtype THEN
+    RAISE EXCEPTION 'column "%" of relation % is not of type phi_ciphertext', col, tbl
+      USING ERRCODE = '42804', HINT = 'Only phi_ciphertext columns carry a key id.';
+  END IF;
+  -- every key id found in the column, and the other versions of the same
+  -- key names with 0; runs as the caller, who needs SELECT on the column
+  RETURN QUERY EXECUTE pg_catalog.format(
+    'WITH c AS (SELECT phi_guard.phi_ciphertext_key_id(t.%1$I) AS key_id, pg_catalog.count(*) AS n'
+    '             FROM %2$s t WHERE t.%1$I IS NOT NULL GROUP BY 1),'
+    '     f AS (SELECT c.key_id, k.name::pg_catalog.text AS name, k.version, k.state, c.n'
+    '             FROM c LEFT JOIN phi_guard.keys k ON k.id OPERATOR(pg_catalog.=) c.key_id)'
+    ' SELECT f.key_id, f.name, f.version, f.state, f.n FROM f'
+    ' UNION ALL'
+    ' SELECT k.id, k.name::pg_catalog.text, k.version, k.state, 0::pg_catalog.int8'
+    '   FROM phi_guard.keys k'
+    '  WHERE EXISTS (SELECT FROM f WHERE f.name OPERATOR(pg_catalog.=) k.name)'
+    '    AND NOT EXISTS (SELECT FROM f WHERE f.key_id OPERATOR(pg_catalog.=) k.id)'
+    ' ORDER BY 2, 3, 1', col, tbl);
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name) IS
+  'values of one phi_ciphertext column per key id (0 for the other versions of the same names); reads the whole column; requires phi_key_admin and SELECT on the column';
+
+-- stats: counters since the server started (shared memory; PH003 when
+-- phi_guard is not preloaded).
+CREATE FUNCTION phi_guard.phi_stats(
+    OUT encrypt pg_catalog.int8, OUT decrypt pg_catalog.int8, OUT decrypt_failed pg_catalog.int8,
+    OUT tokenize pg_catalog.int8, OUT detokenize pg_catalog.int8, OUT detokenize_failed pg_catalog.int8,
+    OUT blind_index pg_catalog.int8, OUT denied pg_catalog.int8,
+    OUT key_cache_hits pg_catalog.int8, OUT key_cache_misses pg_catalog.int8,
+    OUT since pg_catalog.timestamptz)
+  RETURNS record
+  AS 'MODULE_PATHNAME', 'phi_guard_stats'
+  LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION phi_guard.phi_stats() IS
+  'counts of encryptions, decryptions, tokens, blind indexes, refusals and key cache use since the server started; requires phi_key_admin, phi_auditor or phi_audit_admin';
+
+CREATE VIEW phi_guard.stats WITH (security_invoker = true) AS
+  SELECT s.encrypt, s.decrypt, s.decrypt_failed, s.tokenize, s.detokenize,
+         s.detokenize_failed, s.blind_index, s.denied, s.key_cache_hits, s.key_cache_misses,
+         CASE WHEN s.key_cache_hits OPERATOR(pg_catalog.+) s.key_cache_misses OPERATOR(pg_catalog.>) 0
+              THEN s.key_cache_hits::pg_catalog.float8 OPERATOR(pg_catalog./)
+                   (s.key_cache_hits OPERATOR(pg_catalog.+) s.key_cache_misses)::pg_catalog.float8
+         END AS key_cache_hit_rate,
+         s.since
+    FROM phi_guard.phi_stats() s;
+COMMENT ON VIEW phi_guard.stats IS
+  'phi_stats() with the key cache hit rate; for phi_key_admin, phi_auditor, phi_audit_admin';
+
+-- phi_access_report: what the log knows about one row (accounting of
+-- disclosures).  row_key is the text form of a one-column primary key
+-- value ('42'), or a JSON object of the key columns ('{"id":"42"}').
+CREATE FUNCTION phi_guard.phi_access_report(row_key pg_catalog.text,
+                                            since pg_catalog.timestamptz DEFAULT '-infinity')
+  RETURNS TABLE(ts pg_catalog.timestamptz, kind pg_catalog.text, table_name pg_catalog.text,
+                db_user pg_catalog.text, app_user pg_catalog.text, tenant pg_catalog.text,
+                purpose pg_catalog.text, client_addr pg_catalog.inet,
+                application_name pg_catalog.text, detail pg_catalog.jsonb)
+  LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  obj pg_catalog.jsonb;		-- the key as the record holds it (string values)
+  val pg_catalog.text;		-- the one key value, or one of the object's
+  needle pg_catalog.text;		-- JSON text every matching record contains
+BEGIN
+  IF pg_catalog.starts_with(pg_catalog.ltrim(row_key), '{') THEN
+    SELECT pg_catalog.jsonb_object_agg(e.key, e.value) INTO obj
+      FROM pg_catalog.jsonb_each_text(row_key::pg_catalog.jsonb) e;
+    IF obj IS NULL THEN
+      RAISE EXCEPTION 'row key object has no columns' USING ERRCODE = '22023',
+        HINT = 'Pass the primary key columns, for example {"id":"42"}, or the text of a one-column key.';
+    END IF;
+    SELECT pg_catalog.min(e.value) INTO val FROM pg_catalog.jsonb_each_text(obj) e;
+  ELSE
+    val := row_key;
+  END IF;
+  needle := COALESCE(pg_catalog.to_json(val)::pg_catalog.text, 'null');
+
+  RETURN QUERY
+  WITH e AS (
+    -- cheap text test first: only records that contain the key value (or
+    -- are TRUNCATE entries) are parsed
+    SELECT l.xid, l.id, j.ts, j.kind, j."table", j.row_key AS rk, j.db_user, j.app_user,
+           j.tenant, j.purpose, j.client_addr, j.application_name, j.detail
+      FROM phi_guard.audit_log l
+     CROSS JOIN LATERAL pg_catalog.json_to_record(l.record::pg_catalog.json)
+           AS j(ts pg_catalog.timestamptz, kind pg_catalog.text, "table" pg_catalog.text,
+                row_key pg_catalog.jsonb, db_user pg_catalog.text, app_user pg_catalog.text,
+                tenant pg_catalog.text, purpose pg_catalog.text, client_addr pg_catalog.text,
+                application_name pg_catalog.text, detail pg_catalog.jsonb)
+     WHERE pg_catalog.strpos(l.record, needle) OPERATOR(pg_catalog.>) 0
+        OR pg_catalog.strpos(l.record, '"kind":"truncate"') OPERATOR(pg_catalog.>) 0
+  ), m AS (
+    SELECT e.* FROM e
+     WHERE pg_catalog.jsonb_typeof(e.rk) OPERATOR(pg_catalog.=) 'object'
+       AND CASE WHEN obj IS NOT NULL THEN e.rk OPERATOR(pg_catalog.=) obj
+                ELSE (SELECT pg_catalog.array_agg(x.value) FROM pg_catalog.jsonb_each_text(e.rk) x)
+                     OPERATOR(pg_catalog.=) ARRAY[val] END
+  ), u AS (
+    SELECT m.* FROM m
+    UNION ALL
+    -- a TRUNCATE of the table after the row was seen removed it too
+    SELECT e.* FROM e
+     WHERE e.kind OPERATOR(pg_catalog.=) 'truncate'
+       AND EXISTS (SELECT FROM m WHERE m."table" OPERATOR(pg_catalog.=) e."table"
+                                  AND m.ts OPERATOR(pg_catalog.<=) e.ts)
+  )
+  SELECT u.ts, u.kind, u."table",  u.db_user, u.app_user, u.tenant, u.purpose,
+         CASE WHEN u.client_addr OPERATOR(pg_catalog.=) '[local]' THEN NULL
+              ELSE u.client_addr::pg_catalog.inet END,
+         u.application_name, u.detail
+    FROM u
+   WHERE u.ts OPERATOR(pg_catalog.>=) since
+   ORDER BY u.ts, u.xid, u.id;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz) IS
+  'audit entries about one row (by primary key value or JSON object of key columns) since a time, oldest first; requires phi_auditor';
+
+REVOKE ALL ON phi_guard.audit_events, phi_guard.key_status, phi_guard.stats FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  phi_guard.phi_ciphertext_key_id(phi_guard.phi_ciphertext),
+  phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name),
+  phi_guard.phi_stats(),
+  phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz)
+  FROM PUBLIC;
+GRANT SELECT ON phi_guard.audit_events TO phi_auditor;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz)
+  TO phi_auditor;
+GRANT SELECT ON phi_guard.key_status TO phi_key_admin;
+GRANT EXECUTE ON FUNCTION
+  phi_guard.phi_ciphertext_key_id(phi_guard.phi_ciphertext),
+  phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name)
+  TO phi_key_admin;
+GRANT SELECT ON phi_guard.stats TO phi_key_admin, phi_auditor, phi_audit_admin;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_stats() TO phi_key_admin, phi_auditor, phi_audit_admin;
+
 -- end of section: views

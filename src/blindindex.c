@@ -17,6 +17,7 @@
 #include "indexkey.h"
 #include "keyring.h"
 #include "phi_guard.h"
+#include "stats.h"
 
 #define BITS_MIN 8
 #define BITS_MAX 63
@@ -60,5 +61,6 @@ phi_guard_blind_index(PG_FUNCTION_ARGS)
 	k = keyring_by_name_arg(fcinfo, 1, index_key);
 	if (phic_hmac3(k->blind, u, u == p ? (size_t) len : strlen(u), NULL, 0, NULL, 0, mac) != PHIC_OK)
 		errors_raise_core(PHIC_ERR_CRYPTO, "compute blind index");
+	stats_count(PHI_STAT_BLIND_INDEX);
 	PG_RETURN_INT64((int64) phic_mac_bits(mac, bits));
 }

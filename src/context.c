@@ -38,6 +38,7 @@
 #include "context.h"
 #include "core/jws.h"
 #include "phi_guard.h"
+#include "stats.h"
 
 int			phi_guard_context_leeway = 30;
 int			phi_guard_context_max_lifetime = 3600;
@@ -92,6 +93,7 @@ reject(const char *reason, const char *hint) pg_attribute_noreturn();
 static void
 reject(const char *reason, const char *hint)
 {
+	stats_count(PHI_STAT_DENIED);
 	/* one entry per reason and statement: the reason's hash keys the count */
 	audit_access_note(AUDIT_ACCESS_CONTEXT_REJECTED,
 					  hash_bytes((const unsigned char *) reason, (int) strlen(reason)),

@@ -30,6 +30,7 @@
 #include "encrypt.h"
 #include "keyring.h"
 #include "phi_guard.h"
+#include "stats.h"
 
 typedef struct CallCache
 {
@@ -121,6 +122,7 @@ seal(KeyEntry *key, int bytea_flag, phic_bytes aad, phic_bytes pt)
 	st = phic_ct_seal(key->gcm, key->id, bytea_flag, aad, pt, (uint8 *) VARDATA(out));
 	if (st != PHIC_OK)
 		errors_raise_core(st, "encrypt value");
+	stats_count(PHI_STAT_ENCRYPT);
 	return out;
 }
 
@@ -145,8 +147,10 @@ open_value(KeyEntry *key, const phic_ct *ct, phic_bytes aad)
 	if (st != PHIC_OK)
 	{
 		pfree(out);
+		stats_count(PHI_STAT_DECRYPT_FAILED);
 		errors_raise_core(st, "decrypt value");
 	}
+	stats_count(PHI_STAT_DECRYPT);
 	return out;
 }
 

@@ -47,6 +47,7 @@
 #include "indexkey.h"
 #include "keyring.h"
 #include "phi_guard.h"
+#include "stats.h"
 
 /* column numbers of phi_guard.keys, checked against the table on load */
 #define Anum_keys_id 1
@@ -249,6 +250,7 @@ keyring_by_id(uint32 id)
 
 	ensure_cache();
 	e = hash_search(by_id, &id, HASH_FIND, NULL);
+	stats_count(e ? PHI_STAT_KEY_CACHE_HIT : PHI_STAT_KEY_CACHE_MISS);
 	if (e == NULL)
 	{
 		Relation	rel;
@@ -301,6 +303,7 @@ keyring_active(const char *name, int len)
 	n = hash_search(by_name, buf, HASH_FIND, NULL);
 	if (n != NULL)
 		e = hash_search(by_id, &n->active_id, HASH_FIND, NULL);
+	stats_count(e ? PHI_STAT_KEY_CACHE_HIT : PHI_STAT_KEY_CACHE_MISS);
 	if (e == NULL)
 	{
 		Relation	rel;

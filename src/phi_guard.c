@@ -17,6 +17,7 @@
 #include "context.h"
 #include "indexkey.h"
 #include "phi_guard.h"
+#include "stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -114,4 +115,5 @@ _PG_init(void)
 	keyring_init();
 	indexkey_init();
 	audit_access_init();
+	stats_init();
 }

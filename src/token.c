@@ -48,6 +48,7 @@
 #include "indexkey.h"
 #include "keyring.h"
 #include "phi_guard.h"
+#include "stats.h"
 
 #define MAX_TRIES 100
 #define DOMAIN_MAX 63
@@ -350,6 +351,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	d = domain_for_call(fcinfo, 1);
+	stats_count(PHI_STAT_TOKENIZE);
 	v = PG_GETARG_TEXT_PP(0);
 	value = VARDATA_ANY(v);
 	len = VARSIZE_ANY_EXHDR(v);
@@ -462,6 +464,7 @@ phi_guard_detokenize(PG_FUNCTION_ARGS)
 	{
 		/* failed attempts are accesses too (recorded even though this aborts) */
 		audit_access_note(AUDIT_ACCESS_DETOKENIZE_MISS, 0, d->key_name);
+		stats_count(PHI_STAT_DETOKENIZE_FAILED);
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("token not found in domain \"%s\"", d->name),
@@ -469,6 +472,7 @@ phi_guard_detokenize(PG_FUNCTION_ARGS)
 	}
 	plain = decrypt_text_value(DatumGetByteaPP(ct), vault_aad(d), &key_id, key_name);
 	audit_access_note(AUDIT_ACCESS_DETOKENIZE, key_id, key_name);
+	stats_count(PHI_STAT_DETOKENIZE);
 	PG_RETURN_TEXT_P(plain);
 }
 
