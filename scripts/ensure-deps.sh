@@ -17,6 +17,8 @@ perl -MIPC::Run -e1 2>/dev/null || need+=(libipc-run-perl)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 command -v runuser >/dev/null || need+=(util-linux)
+# the AddressSanitizer run of the regression suite (scripts/asan-regress.sh)
+command -v patchelf >/dev/null || need+=(patchelf)
 # the Node.js client example (examples/node) and its tests
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)

@@ -110,6 +110,12 @@ if t=$(grep -oE 'Tests=[0-9]+' "$ROOT/tap.log" | grep -oE '[0-9]+'); then
   add $((t - f)) "$f"
 else add 0 1; fi
 
+echo "== pg_regress under AddressSanitizer and UBSan (scripts/asan-regress.sh)"
+scripts/asan-regress.sh 2>&1 | tee "$ROOT/asan.log"
+r=$(grep -oE '^asan: [0-9]+ passed, [0-9]+ failed' "$ROOT/asan.log" | tail -1)
+if [ -n "$r" ]; then add "$(echo "$r" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')" "$(echo "$r" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')"
+else echo "not ok: the ASan run gave no summary"; add 0 1; fi
+
 echo "== node example (examples/node)"
 scripts/node-example.sh 2>&1 | tee "$ROOT/node.log"
 p=$(grep -oE '^# pass [0-9]+' "$ROOT/node.log" | grep -oE '[0-9]+$')
