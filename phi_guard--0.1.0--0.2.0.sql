@@ -257,7 +257,10 @@ CREATE FUNCTION phi_guard.phi_has_permission(permission pg_catalog.text) RETURNS
 COMMENT ON FUNCTION phi_guard.phi_has_permission(pg_catalog.text) IS
   'whether a role of the context has the permission (phi_guard.permissions); false without a context';
 
-CREATE FUNCTION phi_guard.phi_permission_grant(role pg_catalog.text, permission pg_catalog.text)
+-- grant (true) or revoke (false) a context role's permission, as an
+-- override of the built-in map
+CREATE FUNCTION phi_guard.permission_set(role pg_catalog.text, permission pg_catalog.text,
+                                         granted pg_catalog.bool)
   RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
   SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
@@ -265,31 +268,29 @@ $$
 #variable_conflict use_variable
 BEGIN
   INSERT INTO phi_guard.permission_overrides AS o (role, permission, granted)
-    VALUES (role, permission, true)
+    VALUES (role, permission, granted)
     ON CONFLICT ON CONSTRAINT permission_overrides_pkey
-    DO UPDATE SET granted = true, changed_at = pg_catalog.now();
-  PERFORM phi_guard.audit_event('permission_grant', NULL,
-    pg_catalog.jsonb_build_object('role', role, 'permission', permission));
+    DO UPDATE SET granted = EXCLUDED.granted, changed_at = pg_catalog.now();
+  PERFORM phi_guard.audit_event(CASE WHEN granted THEN 'permission_grant' ELSE 'permission_revoke' END,
+    NULL, pg_catalog.jsonb_build_object('role', role, 'permission', permission));
 END
 $$;
+COMMENT ON FUNCTION phi_guard.permission_set(pg_catalog.text, pg_catalog.text, pg_catalog.bool) IS
+  'internal: the override behind phi_permission_grant and phi_permission_revoke';
+
+CREATE FUNCTION phi_guard.phi_permission_grant(role pg_catalog.text, permission pg_catalog.text)
+  RETURNS void
+  LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+  RETURN phi_guard.permission_set(role, permission, true);
 COMMENT ON FUNCTION phi_guard.phi_permission_grant(pg_catalog.text, pg_catalog.text) IS
   'gives a context role a permission; requires phi_key_admin';
 
 CREATE FUNCTION phi_guard.phi_permission_revoke(role pg_catalog.text, permission pg_catalog.text)
   RETURNS void
-  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
-  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
-$$
-#variable_conflict use_variable
-BEGIN
-  INSERT INTO phi_guard.permission_overrides AS o (role, permission, granted)
-    VALUES (role, permission, false)
-    ON CONFLICT ON CONSTRAINT permission_overrides_pkey
-    DO UPDATE SET granted = false, changed_at = pg_catalog.now();
-  PERFORM phi_guard.audit_event('permission_revoke', NULL,
-    pg_catalog.jsonb_build_object('role', role, 'permission', permission));
-END
-$$;
+  LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+  RETURN phi_guard.permission_set(role, permission, false);
 COMMENT ON FUNCTION phi_guard.phi_permission_revoke(pg_catalog.text, pg_catalog.text) IS
   'takes a permission from a context role (built-in ones too); requires phi_key_admin';
 
@@ -493,6 +494,7 @@ REVOKE ALL ON phi_guard.context_keys, phi_guard.permission_defaults, phi_guard.p
   phi_guard.permissions, phi_guard.break_glass FROM PUBLIC;
 REVOKE ALL ON FUNCTION
   phi_guard.context_key_raw(pg_catalog.text), phi_guard.utc_text(pg_catalog.timestamptz),
+  phi_guard.permission_set(pg_catalog.text, pg_catalog.text, pg_catalog.bool),
   phi_guard.phi_context_key_add(pg_catalog.text, pg_catalog.text),
   phi_guard.phi_context_key_revoke(pg_catalog.text), phi_guard.phi_context_keys(),
   phi_guard.phi_permission_grant(pg_catalog.text, pg_catalog.text),
@@ -502,7 +504,8 @@ GRANT EXECUTE ON FUNCTION
   phi_guard.phi_context_key_add(pg_catalog.text, pg_catalog.text),
   phi_guard.phi_context_key_revoke(pg_catalog.text), phi_guard.phi_context_keys(),
   phi_guard.phi_permission_grant(pg_catalog.text, pg_catalog.text),
-  phi_guard.phi_permission_revoke(pg_catalog.text, pg_catalog.text)
+  phi_guard.phi_permission_revoke(pg_catalog.text, pg_catalog.text),
+  phi_guard.permission_set(pg_catalog.text, pg_catalog.text, pg_catalog.bool)
   TO phi_key_admin;
 GRANT SELECT ON phi_guard.permissions TO phi_key_admin;
 GRANT SELECT ON phi_guard.break_glass TO phi_auditor;

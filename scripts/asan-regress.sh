@@ -127,19 +127,8 @@ for prog in postgres initdb psql; do
   fi
 done
 
-# the same temporary configuration as scripts/run-tests.sh
-new_master_key "$ROOT/master.key"
-cat > "$ROOT/phi_guard.conf" <<CONF
-shared_preload_libraries = 'phi_guard'
-phi_guard.master_key_file = '$ROOT/master.key'
-listen_addresses = ''
-# the suites seal with phi_audit_seal() only, so block numbers are stable
-phi_guard.audit_seal_interval = '1h'
-# log everything, so the scan below can show that no secret reaches the log
-log_statement = 'all'
-log_min_messages = debug1
-log_min_error_statement = debug1
-CONF
+# the same temporary configuration as scripts/run-tests.sh (pg-env.sh)
+write_test_conf "$ROOT"
 [ "$(id -u)" -eq 0 ] && chown -R "$PG_USER" "$ROOT"
 
 echo "== pg_regress (ASan + UBSan)"

@@ -1,5 +1,6 @@
 -- The phi_guard guided demo (run by `make demo`).
 \pset footer off
+-- functions that return nothing are run with \gset, which prints no empty table
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
@@ -18,7 +19,8 @@ CREATE TABLE patients (
   name text NOT NULL,
   ssn  phi_ciphertext NOT NULL
 );
-SELECT phi_audit_enable('patients');    -- every change is recorded from now on
+-- every change is recorded from now on
+SELECT phi_audit_enable('patients') \gset
 INSERT INTO patients VALUES
   (1, 'Ada Lovelace', phi_encrypt('123-45-6789', 'patients', 'patients.ssn:1')),
   (2, 'Alan Turing',  phi_encrypt('987-65-4321', 'patients', 'patients.ssn:2'));
@@ -70,7 +72,7 @@ SELECT id, name FROM patients
 
 \echo
 \echo '== 9. Tokenize phone numbers: same length, digits only, last 4 kept'
-SELECT phi_token_domain_create('phone', 'patients', 'digits');
+SELECT phi_token_domain_create('phone', 'patients', 'digits') \gset
 SELECT v AS phone, phi_tokenize(v, 'phone') AS token, phi_detokenize(phi_tokenize(v, 'phone'), 'phone') AS back
   FROM (VALUES ('6175550123'), ('2125550188')) AS t(v);
 
@@ -89,7 +91,7 @@ RESET ROLE;
 \echo '== 11. Two clinics, one table: a signed context per request, tenant row-level security'
 \echo '   The application signs {sub, tenant, roles, purpose, exp} with its Ed25519 key;'
 \echo '   the database verifies it, so an SQL injection cannot claim another clinic.'
-SELECT phi_context_key_add('demo-app', :'app_pub');
+SELECT phi_context_key_add('demo-app', :'app_pub') \gset
 CREATE TABLE visits (
   id        int PRIMARY KEY,
   clinic    text NOT NULL,
@@ -97,9 +99,9 @@ CREATE TABLE visits (
   patient   text NOT NULL,
   note      phi_ciphertext NOT NULL
 );
-SELECT phi_audit_enable('visits');
+SELECT phi_audit_enable('visits') \gset
 SET client_min_messages = error;          -- (the demo's superuser owns the table: phi_guard would warn)
-SELECT phi_protect_table('visits', 'clinic');
+SELECT phi_protect_table('visits', 'clinic') \gset
 RESET client_min_messages;
 -- within a clinic, clinicians see their own patients' visits (break-glass admits the rest)
 DROP POLICY phi_guard_tenant_access ON visits;
@@ -117,13 +119,13 @@ SET ROLE demo_app;
 SELECT count(*) AS visible_rows FROM visits;
 \echo '-- dr.grey at clinic-a: her own patient only'
 BEGIN;
-SELECT phi_set_context(:'tok_grey');
+SELECT phi_set_context(:'tok_grey') \gset
 SELECT phi_user_id() AS app_user, phi_tenant_id() AS tenant, phi_purpose() AS purpose;
 SELECT id, clinic, clinician, patient, phi_decrypt(note, 'visits.note:' || id) AS note FROM visits ORDER BY id;
 COMMIT;
 \echo '-- dr.house at clinic-b: clinic-b only'
 BEGIN;
-SELECT phi_set_context(:'tok_house');
+SELECT phi_set_context(:'tok_house') \gset
 SELECT id, clinic, clinician, patient FROM visits ORDER BY id;
 COMMIT;
 \echo '-- dr.grey''s user id with clinic-b, signed by a key that is not the application''s: refused'
@@ -135,7 +137,7 @@ SELECT phi_set_context(:'tok_forged');
 \echo '== 12. Break-glass: an emergency, time-boxed, audited'
 \echo '-- billing may not break the glass'
 BEGIN;
-SELECT phi_set_context(:'tok_bill');
+SELECT phi_set_context(:'tok_bill') \gset
 DO $$
 BEGIN
   PERFORM phi_break_glass('need the chart for a claim', 10);
@@ -146,7 +148,7 @@ $$;
 COMMIT;
 \echo '-- dr.grey opens it for 15 minutes: every visit of clinic-a, still nothing of clinic-b'
 BEGIN;
-SELECT phi_set_context(:'tok_grey_er');
+SELECT phi_set_context(:'tok_grey_er') \gset
 SELECT phi_break_glass('patient Alan unconscious in the ER, no ID', 15) > now() AS opened;
 SELECT id, clinic, clinician, patient, phi_decrypt(note, 'visits.note:' || id) AS note FROM visits ORDER BY id;
 SELECT phi_break_glass_end() AS ended;

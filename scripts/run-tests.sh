@@ -17,18 +17,7 @@ ROOT=$(mktemp -d /tmp/phi_guard_test.XXXXXX)
 SRC=$ROOT/src
 mkdir -p "$SRC" "$ROOT/tap"
 tar --exclude=.git --exclude=tmp_check -cf - . | tar -C "$SRC" -xf -
-new_master_key "$ROOT/master.key"
-cat > "$ROOT/phi_guard.conf" <<CONF
-shared_preload_libraries = 'phi_guard'
-phi_guard.master_key_file = '$ROOT/master.key'
-listen_addresses = ''
-# the suites seal with phi_audit_seal() only, so block numbers are stable
-phi_guard.audit_seal_interval = '1h'
-# log everything, so the scan below can show that no secret reaches the log
-log_statement = 'all'
-log_min_messages = debug1
-log_min_error_statement = debug1
-CONF
+write_test_conf "$ROOT"
 [ "$(id -u)" -eq 0 ] && chown -R "$PG_USER" "$ROOT"
 
 passed=0; failed=0
