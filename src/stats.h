@@ -22,7 +22,7 @@ typedef enum PhiStat
 {
 	PHI_STAT_ENCRYPT,			/* values encrypted (phi_encrypt, phi_rewrap, vault) */
 	PHI_STAT_DECRYPT,			/* values decrypted */
-	PHI_STAT_DECRYPT_FAILED,	/* authentication failures, destroyed keys */
+	PHI_STAT_DECRYPT_FAILED,	/* values that did not authenticate */
 	PHI_STAT_TOKENIZE,			/* phi_tokenize calls on a non-NULL value */
 	PHI_STAT_DETOKENIZE,		/* tokens detokenized */
 	PHI_STAT_DETOKENIZE_FAILED, /* unknown or forgotten tokens */
