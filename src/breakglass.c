@@ -35,6 +35,7 @@ active_grant(void)
 	const char *user = context_user_id();
 	const char *tenant = context_tenant_id();
 	Datum		args[2];
+	Oid			types[2] = {TEXTOID, TEXTOID};
 	int32		grant = 0;
 
 	if (user == NULL || tenant == NULL)
@@ -42,22 +43,15 @@ active_grant(void)
 	args[0] = CStringGetTextDatum(user);
 	args[1] = CStringGetTextDatum(tenant);
 	SPI_connect();
-	if (plan == NULL)
-	{
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		SPIPlanPtr	p = SPI_prepare("SELECT b.id FROM phi_guard.break_glass b "
-									"WHERE b.user_id OPERATOR(pg_catalog.=) $1 "
-									"AND b.tenant OPERATOR(pg_catalog.=) $2 "
-									"AND b.ended_at IS NULL "
-									"AND b.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() "
-									"ORDER BY b.expires_at DESC LIMIT 1",
-									2, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the break-glass lookup");
-		plan = p;
-	}
-	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+									   "SELECT b.id FROM phi_guard.break_glass b "
+									   "WHERE b.user_id OPERATOR(pg_catalog.=) $1 "
+									   "AND b.tenant OPERATOR(pg_catalog.=) $2 "
+									   "AND b.ended_at IS NULL "
+									   "AND b.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() "
+									   "ORDER BY b.expires_at DESC LIMIT 1",
+									   2, types),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read phi_guard.break_glass");
 	if (SPI_processed > 0)
 	{

@@ -105,6 +105,17 @@ reject(const char *reason, const char *hint)
 	pg_unreachable();
 }
 
+/* The claims' roles as a text[], in token order. */
+static ArrayType *
+claims_roles(void)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(ctx_claims.nroles, 1));
+
+	for (int i = 0; i < ctx_claims.nroles; i++)
+		elems[i] = CStringGetTextDatum(ctx_claims.roles[i]);
+	return construct_array(elems, ctx_claims.nroles, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
 /*
  * The raw public key registered under kid.  Rejects unknown and revoked
  * keys.  Runs under the SECURITY DEFINER owner (phi_guard.context_keys is
@@ -119,19 +130,14 @@ lookup_key(const char *kid, uint8 pub[PHIC_ED25519_KEY_LEN])
 	bytea	   *raw;
 	bool		revoked;
 
-	SPI_connect();
-	if (plan == NULL)
-	{
-		Oid			types[1] = {TEXTOID};
-		SPIPlanPtr	p = SPI_prepare("SELECT public_key, revoked_at IS NOT NULL "
-									"FROM phi_guard.context_keys WHERE kid OPERATOR(pg_catalog.=) $1",
-									1, types);
+	Oid			types[1] = {TEXTOID};
 
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the context key lookup");
-		plan = p;
-	}
-	if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+	SPI_connect();
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+									   "SELECT public_key, revoked_at IS NOT NULL "
+									   "FROM phi_guard.context_keys WHERE kid OPERATOR(pg_catalog.=) $1",
+									   1, types),
+						 &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read phi_guard.context_keys");
 	if (SPI_processed == 0)
 	{
@@ -158,30 +164,16 @@ static void
 load_permissions(void)
 {
 	static SPIPlanPtr plan = NULL;
-	Datum	   *elems;
-	ArrayType  *roles;
-	Datum		arg;
+	Datum		arg = PointerGetDatum(claims_roles());
+	Oid			types[1] = {TEXTARRAYOID};
 	MemoryContext old;
 
-	elems = palloc(sizeof(Datum) * Max(ctx_claims.nroles, 1));
-	for (int i = 0; i < ctx_claims.nroles; i++)
-		elems[i] = CStringGetTextDatum(ctx_claims.roles[i]);
-	roles = construct_array(elems, ctx_claims.nroles, TEXTOID, -1, false, TYPALIGN_INT);
-	arg = PointerGetDatum(roles);
-
 	SPI_connect();
-	if (plan == NULL)
-	{
-		Oid			types[1] = {TEXTARRAYOID};
-		SPIPlanPtr	p = SPI_prepare("SELECT DISTINCT p.permission FROM phi_guard.permissions p "
-									"WHERE p.role OPERATOR(pg_catalog.=) ANY ($1)",
-									1, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the permission lookup");
-		plan = p;
-	}
-	if (SPI_execute_plan(plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+									   "SELECT DISTINCT p.permission FROM phi_guard.permissions p "
+									   "WHERE p.role OPERATOR(pg_catalog.=) ANY ($1)",
+									   1, types),
+						 &arg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read phi_guard.permissions");
 	old = MemoryContextSwitchTo(ctx_cxt);
 	ctx_nperms = (int) SPI_processed;
@@ -331,15 +323,9 @@ phi_guard_purpose(PG_FUNCTION_ARGS)
 Datum
 phi_guard_roles(PG_FUNCTION_ARGS)
 {
-	Datum	   *elems;
-
 	if (!ctx_set)
 		PG_RETURN_NULL();
-	elems = palloc(sizeof(Datum) * Max(ctx_claims.nroles, 1));
-	for (int i = 0; i < ctx_claims.nroles; i++)
-		elems[i] = CStringGetTextDatum(ctx_claims.roles[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, ctx_claims.nroles, TEXTOID,
-										  -1, false, TYPALIGN_INT));
+	PG_RETURN_ARRAYTYPE_P(claims_roles());
 }
 
 /* phi_has_role(role): NULL without a context (SPEC §5 readers). */

@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 #include "core/status.h"
+#include "executor/spi.h"
 
 /*
  * The project's SQLSTATEs (class PH, documented in the README).  Standard
@@ -40,6 +41,9 @@ extern const char *masterkey_name(int slot);
 
 /* errors.c */
 extern void errors_raise_core(phic_status st, const char *what) pg_attribute_noreturn();
+
+/* spi_plan.c */
+extern SPIPlanPtr spi_kept_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types);
 
 /* keyring.c */
 extern void keyring_init(void);

@@ -292,17 +292,11 @@ vault_insert(const Domain *d, const char *token, const uint8 *fp, Datum value)
 			SPI_freeplan(insert_plan);
 			insert_plan = NULL;
 		}
-		if (insert_plan == NULL)
-		{
-			SPIPlanPtr	p = SPI_prepare("INSERT INTO phi_guard.token_vault (domain, token, fingerprint, value) "
-										"VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING token",
-										4, types);
-
-			if (p == NULL || SPI_keepplan(p) != 0)
-				elog(ERROR, "phi_guard: could not prepare the token vault insert");
-			insert_plan = p;
-			insert_plan_type = types[3];
-		}
+		(void) spi_kept_plan(&insert_plan,
+							 "INSERT INTO phi_guard.token_vault (domain, token, fingerprint, value) "
+							 "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING token",
+							 4, types);
+		insert_plan_type = types[3];
 		if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "phi_guard: could not write to the token vault");
 		inserted = SPI_processed > 0;
