@@ -12,8 +12,7 @@ EXTENSION  = phi_guard
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = phi_guard
-CORE_OBJS  = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
-OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c)) $(CORE_OBJS)
+OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c src/*/*.c))
 DATA       = $(wildcard $(EXTENSION)--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src -DPHI_GUARD_VERSION=\"$(EXTVERSION)\"
 SHLIB_LINK += -lcrypto

@@ -13,11 +13,11 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "audit.h"
-#include "context.h"
-#include "indexkey.h"
+#include "audit/audit.h"
+#include "context/context.h"
+#include "keys/indexkey.h"
 #include "phi_guard.h"
-#include "stats.h"
+#include "common/stats.h"
 
 PG_MODULE_MAGIC;
 

@@ -40,15 +40,15 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "core/nonce.h"
 #include "core/secmem.h"
 #include "core/tokenfmt.h"
-#include "encrypt.h"
-#include "indexkey.h"
-#include "keyring.h"
+#include "crypto/encrypt.h"
+#include "keys/indexkey.h"
+#include "keys/keyring.h"
 #include "phi_guard.h"
-#include "stats.h"
+#include "common/stats.h"
 
 #define MAX_TRIES 100
 #define DOMAIN_MAX 63

@@ -31,8 +31,8 @@
 #include "core/keywrap.h"
 #include "core/nonce.h"
 #include "core/secmem.h"
-#include "indexkey.h"
-#include "keyring.h"
+#include "keys/indexkey.h"
+#include "keys/keyring.h"
 #include "phi_guard.h"
 
 #define BLIND_LABEL "phi_guard.blind_index.v1"

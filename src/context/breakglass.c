@@ -20,8 +20,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "audit.h"
-#include "context.h"
+#include "audit/audit.h"
+#include "context/context.h"
 #include "phi_guard.h"
 
 int			phi_guard_break_glass_max_minutes = 60;

@@ -32,7 +32,7 @@
 #include "utils/rel.h"
 #include "utils/xid8.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "core/chain.h"
 #include "phi_guard.h"
 

@@ -14,10 +14,10 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#include "indexkey.h"
-#include "keyring.h"
+#include "keys/indexkey.h"
+#include "keys/keyring.h"
 #include "phi_guard.h"
-#include "stats.h"
+#include "common/stats.h"
 
 #define BITS_MIN 8
 #define BITS_MAX 63

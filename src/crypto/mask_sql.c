@@ -18,11 +18,11 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "core/mask.h"
 #include "core/secmem.h"
-#include "encrypt.h"
-#include "keyring.h"
+#include "crypto/encrypt.h"
+#include "keys/keyring.h"
 
 static phic_mask_kind
 mask_kind(text *t)

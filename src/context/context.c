@@ -34,11 +34,11 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "audit.h"
-#include "context.h"
+#include "audit/audit.h"
+#include "context/context.h"
 #include "core/jws.h"
 #include "phi_guard.h"
-#include "stats.h"
+#include "common/stats.h"
 
 int			phi_guard_context_leeway = 30;
 int			phi_guard_context_max_lifetime = 3600;

@@ -29,7 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 
 int			phi_guard_audit_seal_interval = 1000;
 

@@ -30,7 +30,7 @@
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 
 #define AUDIT_SLOTS 8
 #define AUDIT_QUEUE_LEN 512

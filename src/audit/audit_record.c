@@ -21,8 +21,8 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "audit.h"
-#include "context.h"
+#include "audit/audit.h"
+#include "context/context.h"
 
 extern char *application_name;
 

@@ -40,14 +40,14 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "core/keywrap.h"
 #include "core/nonce.h"
 #include "core/secmem.h"
-#include "indexkey.h"
-#include "keyring.h"
+#include "keys/indexkey.h"
+#include "keys/keyring.h"
 #include "phi_guard.h"
-#include "stats.h"
+#include "common/stats.h"
 
 /* column numbers of phi_guard.keys, checked against the table on load */
 #define Anum_keys_id 1

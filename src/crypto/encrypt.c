@@ -24,13 +24,13 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "core/ciphertext.h"
 #include "core/secmem.h"
-#include "encrypt.h"
-#include "keyring.h"
+#include "crypto/encrypt.h"
+#include "keys/keyring.h"
 #include "phi_guard.h"
-#include "stats.h"
+#include "common/stats.h"
 
 typedef struct CallCache
 {

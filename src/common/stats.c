@@ -25,7 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "phi_guard.h"
-#include "stats.h"
+#include "common/stats.h"
 
 typedef struct StatsShared
 {

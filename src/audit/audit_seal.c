@@ -33,7 +33,7 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "core/chain.h"
 #include "phi_guard.h"
 

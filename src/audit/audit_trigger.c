@@ -32,7 +32,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 
 typedef struct KeyColumns
 {
