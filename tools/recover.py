@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""Recover phi_guard data without phi_guard (SPEC.md sections 2 and 3).
+"""Recover phi_guard data without phi_guard (docs/format.md).
 
 This program decrypts values written by the phi_guard PostgreSQL extension
-using only the public formats of SPEC sections 2-3: the master key unwraps
-the data keys in ``phi_guard.keys``, and each data key decrypts the values
-that name its id.  It does not load, call or trust the extension: it reads
-the tables (live over libpq, or from a plain-format ``pg_dump`` file) and
-does the AES-256-GCM itself with Python's ``cryptography`` package.  It is
-the proof that data in phi_guard is never locked in.
+using only the formats documented in docs/format.md (sections "Master key
+text", "Wrapped keys", "Ciphertext" and "Recovering data without
+phi_guard"): the master key unwraps the data keys in ``phi_guard.keys``, and
+each data key decrypts the values that name its id.  It does not load, call
+or trust the extension: it reads the tables (live over libpq, or from a
+plain-format ``pg_dump`` file) and does the AES-256-GCM itself with Python's
+``cryptography`` package.  It is the proof that data in phi_guard is never
+locked in.
 
 Usage
 -----
@@ -25,9 +27,9 @@ Every subcommand takes one source and one master key::
     --master-key-command 'vault kv get ...'       a command printing it
 
 The master key is never taken from the command line itself.  Its text is
-what the server reads (SPEC section 1): 64 hexadecimal characters, or, after
-a master-key rotation, one key per line (optionally ``name:<64 hex>``); every
-key listed is tried when unwrapping.
+what the server reads (docs/format.md, "Master key text"): 64 hexadecimal
+characters, or, after a master-key rotation, one key per line (optionally
+``name:<64 hex>``); every key listed is tried when unwrapping.
 
 Decrypt given values (arguments, or one per line on stdin; an empty line is
 SQL NULL), with the aad they were encrypted with, if any::
@@ -109,18 +111,19 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PROG = "recover.py"
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
-# SPEC section 1: the master key text; the server reads at most 4096 bytes.
+# docs/format.md, "Master key text": the server reads at most 4096 bytes.
 KEY_TEXT_MAX = 4096
 KEY_LEN = 32
 FINGERPRINT_PREFIX = b"phi_guard.mk.fp"
 MASTER_KEY_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,63}\Z")
 
-# SPEC section 2: wrapped key = nonce(12) || ciphertext(32) || tag(16),
-# associated data "phi_guard.dek.v1" || uint32_be(id).
+# docs/format.md, "Wrapped keys": wrapped key = nonce(12) || ciphertext(32)
+# || tag(16), associated data "phi_guard.dek.v1" || uint32_be(id).
 WRAP_AD_PREFIX = b"phi_guard.dek.v1"
 WRAPPED_LEN = 60
 
-# SPEC section 3: header(8) || nonce(12) || ciphertext(n) || tag(16).
+# docs/format.md, "Ciphertext": header(8) || nonce(12) || ciphertext(n)
+# || tag(16).
 TEXT_PREFIX = "phi1:"
 FORMAT_VERSION = 0x01
 ALG_AES256GCM = 0x01
@@ -157,7 +160,7 @@ def warn(msg):
 
 
 # --------------------------------------------------------------------------
-# Master key (SPEC section 1, and the server's multi-key file format)
+# Master key (docs/format.md, "Master key text")
 # --------------------------------------------------------------------------
 
 class MasterKey:
@@ -257,7 +260,7 @@ def read_master_key_command(command):
 
 
 # --------------------------------------------------------------------------
-# Keyring (SPEC section 2)
+# Keyring (docs/format.md, "Wrapped keys")
 # --------------------------------------------------------------------------
 
 class KeyRow:
@@ -283,8 +286,8 @@ class KeyRow:
 
 
 def unwrap(master_key, key_id, wrapped):
-    """SPEC section 2: the data key, or None if this master key does not
-    unwrap it (or the wrapped key is malformed)."""
+    """docs/format.md, "Wrapped keys": the data key, or None if this master
+    key does not unwrap it (or the wrapped key is malformed)."""
     if wrapped is None or len(wrapped) != WRAPPED_LEN:
         return None
     ad = WRAP_AD_PREFIX + struct.pack(">I", key_id)
@@ -354,7 +357,7 @@ class Keyring:
 
 
 # --------------------------------------------------------------------------
-# Values (SPEC section 3)
+# Values (docs/format.md, "Ciphertext")
 # --------------------------------------------------------------------------
 
 def bytea_from_text(s):
@@ -402,7 +405,8 @@ def raw_value(v):
 
 
 def decrypt_raw(keyring, raw, aad):
-    """SPEC section 3.  Returns str for text, bytes for bytea plaintext."""
+    """docs/format.md, "Ciphertext".  Returns str for text, bytes for bytea
+    plaintext."""
     if len(raw) < OVERHEAD:
         raise ValueFailure("value is %d bytes long, shorter than the %d bytes "
                            "of a phi_guard value" % (len(raw), OVERHEAD))
@@ -1256,7 +1260,8 @@ def build_parser():
         prog=PROG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Decrypt phi_guard data without phi_guard, from the "
-                    "master key and SPEC sections 2-3 alone.",
+                    "master key alone\n(the formats it reads are documented "
+                    "in docs/format.md).",
         epilog=EXAMPLES)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""Independent verifier for the phi_guard audit chain (SPEC.md section 6).
+"""Independent verifier for the phi_guard audit chain (docs/format.md).
 
 This program re-checks the tamper-evident audit log of the phi_guard
 PostgreSQL extension without using the extension itself: it only reads the
 two tables ``phi_guard.audit_log`` and ``phi_guard.audit_block`` (live, or
-from a CSV export) and recomputes every hash with Python's hashlib.  It was
-written from the contract in SPEC.md section 6 alone, not from the
-extension's code, so an auditor can use it as a second opinion next to
-``phi_audit_verify()``.
+from a CSV export) and recomputes every hash with Python's hashlib.  It
+follows the contract in docs/format.md (sections "Audit chain" and "Audit
+exports") alone, not the extension's code, so an auditor can use it as a
+second opinion next to ``phi_audit_verify()``.
 
 Usage
 -----
@@ -56,8 +56,8 @@ COPY statements).  audit_log.csv must be in (xid, id) order, as the ORDER BY
 above produces; the verifier streams both files side by side and refuses an
 export that is out of order (exit 2) rather than sorting it in memory.
 
-What is checked (SPEC section 6)
---------------------------------
+What is checked (docs/format.md, "Audit chain")
+-----------------------------------------------
 
 * every ``entry_hash`` is SHA-256 of the UTF-8 bytes of ``record``;
 * every ``record`` is a JSON object with ``"v": 1`` and the keys v, ts, kind,
@@ -637,7 +637,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(
         prog="verify_audit.py",
         description="Independently verify the phi_guard audit chain "
-                    "(SPEC section 6).",
+                    "(docs/format.md, section \"Audit chain\").",
         epilog="Exit status: 0 verified, 1 verification failed, "
                "2 usage or I/O error.")
     src = p.add_mutually_exclusive_group(required=True)

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Independent implementation of phi_guard's public formats (SPEC §2-§3).
+"""Independent implementation of phi_guard's public formats (docs/format.md,
+sections "Master key text", "Wrapped keys" and "Ciphertext").
 
-Written from SPEC.md alone, not from phi_guard's sources, so that the TAP
-test 002_interop.pl can show that data written by the extension decrypts
-without it and that data written here decrypts in the extension.
+Written from the format contract alone, not from phi_guard's sources, so
+that the TAP test 002_interop.pl can show that data written by the extension
+decrypts without it and that data written here decrypts in the extension.
 
 Input (JSON object on stdin):
   {"master_key_hex": "<64 hex>",
@@ -32,14 +33,16 @@ import sys
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-# SPEC §1: the master key is 32 bytes written as 64 hex characters.
+# docs/format.md, "Master key text": the master key is 32 bytes written as
+# 64 hex characters.
 MASTER_KEY_LEN = 32
-# SPEC §2: wrapped key = nonce(12) || ciphertext(32) || tag(16), AD =
-# "phi_guard.dek.v1" || uint32_be(id).
+# docs/format.md, "Wrapped keys": wrapped key = nonce(12) || ciphertext(32)
+# || tag(16), AD = "phi_guard.dek.v1" || uint32_be(id).
 WRAP_AD_PREFIX = b"phi_guard.dek.v1"
 DEK_LEN = 32
 WRAPPED_LEN = 60
-# SPEC §3: value = header(8) || nonce(12) || ciphertext(n) || tag(16).
+# docs/format.md, "Ciphertext": value = header(8) || nonce(12) ||
+# ciphertext(n) || tag(16).
 TEXT_PREFIX = "phi1:"
 FORMAT_VERSION = 0x01
 ALG_AES256GCM = 0x01
@@ -83,7 +86,8 @@ def _aad_bytes(item, what):
 
 
 def unwrap_data_key(master_key, key_id, wrapped):
-    """SPEC §2: AES-256-GCM(master_key) over the data key, AD bound to the id."""
+    """docs/format.md, "Wrapped keys": AES-256-GCM(master_key) over the data
+    key, AD bound to the id."""
     ad = WRAP_AD_PREFIX + struct.pack(">I", key_id)
     try:
         dek = AESGCM(master_key).decrypt(wrapped[:NONCE_LEN], wrapped[NONCE_LEN:], ad)
@@ -95,7 +99,8 @@ def unwrap_data_key(master_key, key_id, wrapped):
 
 
 def parse_text_form(ct, what):
-    """SPEC §3: "phi1:" followed by standard base64 with padding."""
+    """docs/format.md, "Ciphertext": "phi1:" followed by standard base64 with
+    padding."""
     if not isinstance(ct, str) or not ct.startswith(TEXT_PREFIX):
         raise SpecError("%s does not start with %r" % (what, TEXT_PREFIX))
     body = ct[len(TEXT_PREFIX):]
