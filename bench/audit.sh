@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# phi_guard audit-log benchmark (run by scripts/bench.sh in a fresh database).
+# phi_guard audit-log benchmark (run by bench/run.sh in a fresh database).
 #
 # Four measurements, each against the alternatives an application would
 # otherwise write itself:
@@ -30,7 +30,7 @@
 # setting is reset on exit.  Parts 2 and 3 run with the cluster's own settings
 # (the bench cluster: fsync off), so they measure CPU and WAL volume.
 #
-# Environment: PGHOST, PGPORT, PGUSER, PGDATABASE (from scripts/bench.sh).
+# Environment: PGHOST, PGPORT, PGUSER, PGDATABASE (from bench/run.sh).
 # Knobs (defaults in brackets): AUDIT_BENCH_TPS_SECONDS [10],
 # AUDIT_BENCH_ROUNDS [3], AUDIT_BENCH_SEAL_SECONDS [20],
 # AUDIT_BENCH_SEAL_RATE [22000 rows/s], AUDIT_BENCH_FSYNC [on | keep].
@@ -43,9 +43,9 @@ PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PSQL_BIN=${PSQL:-$PG_BINDIR/psql}
 PGBENCH=$PG_BINDIR/pgbench
 
-: "${PGHOST:?PGHOST is not set: run this through scripts/bench.sh}"
-: "${PGPORT:?PGPORT is not set: run this through scripts/bench.sh}"
-: "${PGDATABASE:?PGDATABASE is not set: run this through scripts/bench.sh}"
+: "${PGHOST:?PGHOST is not set: run this through bench/run.sh}"
+: "${PGPORT:?PGPORT is not set: run this through bench/run.sh}"
+: "${PGDATABASE:?PGDATABASE is not set: run this through bench/run.sh}"
 export PGHOST PGPORT PGDATABASE
 [ -n "${PGUSER:-}" ] && export PGUSER
 

@@ -1,4 +1,4 @@
--- phi_guard encryption benchmark (run by scripts/bench.sh in a fresh database).
+-- phi_guard encryption benchmark (run by bench/run.sh in a fresh database).
 --
 -- Every query below handles the same 1,000,000 values 'patient-1' ..
 -- 'patient-1000000' and ends in the same count(), so the only difference

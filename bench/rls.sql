@@ -1,4 +1,4 @@
--- phi_guard row-level security benchmark (run by scripts/bench.sh in a
+-- phi_guard row-level security benchmark (run by bench/run.sh in a
 -- fresh database).
 --
 -- SELECT count(*) over a 1,000,000-row table of 10 tenants, as a non-owner

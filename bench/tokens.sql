@@ -1,4 +1,4 @@
--- phi_guard blind index and tokenization benchmark (run by scripts/bench.sh
+-- phi_guard blind index and tokenization benchmark (run by bench/run.sh
 -- in a fresh database).
 --
 -- Throughput cases handle the values 'patient-1' .. 'patient-1000000' and

@@ -17,7 +17,7 @@ perl -MIPC::Run -e1 2>/dev/null || need+=(libipc-run-perl)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 command -v runuser >/dev/null || need+=(util-linux)
-# the AddressSanitizer run of the regression suite (scripts/asan-regress.sh)
+# the AddressSanitizer run of the regression suite (test/asan-regress.sh)
 command -v patchelf >/dev/null || need+=(patchelf)
 # the Node.js client example (examples/node) and its tests
 command -v node >/dev/null || need+=(nodejs)

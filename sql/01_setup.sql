@@ -31,3 +31,22 @@ EXCEPTION WHEN OTHERS THEN
   RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
+-- Like regress_try, plus the error's detail, and a flag when the message,
+-- detail or hint contains one of the given secrets (08b_tokens, 08c_masking).
+CREATE FUNCTION regress_try_secrets(sql text, secrets text[] DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  st text; msg text; det text; hnt text;
+BEGIN
+  EXECUTE sql;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+  RETURN st || ': ' || msg || coalesce(' [' || nullif(det, '') || ']', '')
+         || CASE WHEN EXISTS (SELECT FROM unnest(secrets) s
+                               WHERE s <> '' AND (strpos(msg, s) > 0 OR strpos(coalesce(det, ''), s) > 0
+                                                  OR strpos(coalesce(hnt, ''), s) > 0))
+                 THEN ' [LEAKS A SECRET]' ELSE '' END;
+END
+$$;

@@ -75,7 +75,7 @@ SELECT phi_decrypt_bytea(phi_encrypt('Zoë', 'regress_enc')) = convert_to('Zoë'
 SELECT p.oid::regprocedure, provolatile, proparallel, prosecdef
   FROM pg_proc p WHERE pronamespace = 'phi_guard'::regnamespace
    AND proname IN ('phi_encrypt', 'phi_decrypt', 'phi_decrypt_bytea', 'phi_rewrap')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- no message contains the plaintext or aad
 SELECT count(*) AS messages_with_data FROM (VALUES

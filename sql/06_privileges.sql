@@ -1,8 +1,8 @@
 -- Rule: nothing in phi_guard is usable by PUBLIC, which has no USAGE on the
 -- schema; the only functions executable by PUBLIC are those SPEC §5 gives
 -- every role with USAGE (context, readers, masking, break-glass, the
--- protected tables' policy function) and the invoker's-rights
--- phi_protect_table / phi_unprotect_table; phi_encryptor may only
+-- protected tables' policy function) and phi_protect_table (which checks
+-- that the caller owns the table); phi_encryptor may only
 -- encrypt, phi_decryptor only decrypt, phi_key_admin manages keys and sees
 -- the keyring without the wrapped keys; every SECURITY DEFINER function pins
 -- search_path; settings naming the master key are superuser-only.
@@ -13,10 +13,10 @@ SET search_path = public, phi_guard;
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p WHERE p.pronamespace = 'phi_guard'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT p.oid::regprocedure AS secdef, p.proconfig
   FROM pg_proc p WHERE p.pronamespace = 'phi_guard'::regnamespace AND p.prosecdef
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT count(*) AS secdef_without_pinned_path
   FROM pg_proc p WHERE p.pronamespace = 'phi_guard'::regnamespace AND p.prosecdef
    AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false);

@@ -209,3 +209,6 @@ SELECT kind, detail->>'reason' AS reason, detail->>'kid' AS kid,
   FROM phi_guard.audit_log, LATERAL (SELECT record::jsonb->>'kind' AS kind, record::jsonb->'detail' AS detail) r
  WHERE kind IN ('context_rejected', 'context_key_add', 'context_key_revoke', 'permission_grant', 'permission_revoke')
  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+
+-- roles are cluster-wide, and make installcheck's server outlives the test
+DROP ROLE regress_ctx_admin, regress_ctx_app, regress_ctx_nobody;

@@ -4,7 +4,8 @@
 -- the tenant is read once per query; re-running it changes nothing that
 -- was tuned; no SQL a non-superuser can write reaches another tenant
 -- (settings, RESET, SET ROLE, views, definer functions, prepared plans,
--- COPY, row_security = off); switching row security off is audited.
+-- COPY, row_security = off); the owner cannot switch the protection off,
+-- a phi_key_admin can (phi_unprotect_table), and that is audited.
 \set VERBOSITY terse
 SET search_path = public, phi_guard;
 \getenv abs_srcdir PG_ABS_SRCDIR
@@ -33,7 +34,9 @@ SELECT regress_try($$SELECT phi_protect_table('regress_pat', 'tenant')$$) AS by_
 SET ROLE regress_rls_owner;
 SELECT regress_try($$SELECT phi_protect_table('regress_pat', 'clinic')$$) AS no_column;
 SELECT regress_try($$SELECT phi_protect_table('regress_jtab', 'tenant')$$) AS jsonb_column;
+RESET ROLE;
 SELECT regress_try($$SELECT phi_protect_table('phi_guard.keys', 'name')$$) AS own_table;
+SET ROLE regress_rls_owner;
 -- a BYPASSRLS role with privileges is named in a warning
 SELECT phi_protect_table('regress_pat', 'tenant');
 SELECT phi_protect_table('regress_utab', 'tenant');
@@ -156,26 +159,32 @@ SET LOCAL max_parallel_workers_per_gather = 2;
 SELECT count(*) AS parallel_count FROM regress_pat;
 COMMIT;
 
--- re-protecting keeps tuned policies; unprotecting is audited
+-- re-protecting keeps tuned policies and verifies the wall; the owner
+-- cannot switch the protection off (sql/17_attack_owner_ddl tries every
+-- way); a phi_key_admin can, and that is audited
 RESET ROLE;
+CREATE ROLE regress_rls_admin IN ROLE phi_key_admin;
 SELECT pg_current_xact_id() AS mark \gset
 SET ROLE regress_rls_owner;
 DROP POLICY phi_guard_tenant_access ON regress_pat;
 SELECT phi_protect_table('regress_pat', 'tenant');
 SELECT policyname FROM pg_policies WHERE tablename = 'regress_pat' ORDER BY 1;
-ALTER TABLE regress_pat NO FORCE ROW LEVEL SECURITY;
+SELECT regress_try('ALTER TABLE regress_pat NO FORCE ROW LEVEL SECURITY') AS owner_no_force,
+       regress_try($$SELECT phi_unprotect_table('regress_pat')$$) AS owner_unprotect;
+SET ROLE regress_rls_admin;
 SELECT phi_unprotect_table('regress_pat');
 SELECT phi_unprotect_table('regress_pat');
+SET ROLE regress_rls_owner;
 SELECT policyname FROM pg_policies WHERE tablename = 'regress_pat';
 SELECT count(*) AS unprotected_rows FROM regress_pat;
 RESET ROLE;
-SELECT r->>'table' AS tbl, r->'detail' AS detail
+SELECT r->>'kind' AS kind, r->>'table' AS tbl, r->'detail' AS detail
   FROM phi_guard.audit_log, LATERAL (SELECT record::jsonb AS r) j
- WHERE xid > :'mark' AND r->>'kind' = 'ddl' ORDER BY xid, id;
+ WHERE xid > :'mark' AND r->>'kind' IN ('ddl', 'protect', 'unprotect') ORDER BY xid, id;
 
 DROP VIEW regress_app_view, regress_owner_view;
 DROP FUNCTION regress_app_definer(), regress_owner_definer();
 DROP TABLE regress_pat, regress_utab, regress_jtab;
 REVOKE CREATE ON SCHEMA public FROM regress_rls_owner, regress_rls_app;
 REVOKE USAGE ON SCHEMA phi_guard FROM regress_rls_owner;
-DROP ROLE regress_rls_owner, regress_rls_app, regress_rls_bypass;
+DROP ROLE regress_rls_owner, regress_rls_app, regress_rls_bypass, regress_rls_admin;

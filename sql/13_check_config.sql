@@ -4,7 +4,7 @@
 -- Only phi_key_admin, phi_audit_admin and superusers may call it.
 \set VERBOSITY terse
 -- The test instance logs every statement with debug messages (see
--- scripts/run-tests.sh): those rows, besides pg_hba.conf, as a superuser.
+-- test/phi_guard_test.conf): those rows, besides pg_hba.conf, as a superuser.
 SELECT setting, value, risk FROM phi_guard.phi_check_config()
  WHERE setting NOT LIKE 'pg_hba.conf%' ORDER BY setting;
 -- pg_regress's temporary instance trusts every connection: trust over TCP

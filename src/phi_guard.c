@@ -14,16 +14,13 @@
 #include "utils/guc.h"
 
 #include "audit/audit.h"
+#include "common/common.h"
 #include "context/context.h"
-#include "keys/indexkey.h"
+#include "guard/guard.h"
+#include "keys/keys.h"
 #include "phi_guard.h"
-#include "common/stats.h"
 
 PG_MODULE_MAGIC;
-
-char	   *phi_guard_master_key_file = NULL;
-char	   *phi_guard_master_key_command = NULL;
-bool		phi_guard_preloaded = false;
 
 void		_PG_init(void);
 
@@ -77,8 +74,7 @@ _PG_init(void)
 		define_context_settings();
 		MarkGUCPrefixReserved("phi_guard");
 		context_init();
-		keyring_init();
-		indexkey_init();
+		breakglass_init();
 		return;
 	}
 
@@ -111,9 +107,10 @@ _PG_init(void)
 
 	phi_guard_preloaded = true;
 	context_init();
+	breakglass_init();
 	masterkey_load_at_startup();
-	keyring_init();
-	indexkey_init();
+	audit_shmem_init();
 	audit_access_init();
 	stats_init();
+	guard_init();
 }

@@ -1,84 +1,82 @@
 /*
- * audit.h — the audit log (SPEC §6): records, the writer, access events,
- * sealing and the background worker.
+ * audit.h — src/audit: the append-only, hash-chained audit log (SPEC §6).
+ *
+ * Owns: the canonical record (audit_record.c), the writer that appends
+ * entries to phi_guard.audit_log (audit_write.c), the audit trigger and
+ * phi_guard.audit_event (audit_trigger.c), the access events of decrypt,
+ * detokenize, break-glass and rejected contexts (audit_access.c), their
+ * per-database queue in shared memory (shmem.c), the background worker
+ * that drains the queue and seals (worker_start.c starts it, worker.c is
+ * its life), and sealing, verification and the digest (audit_seal.c).
+ *
+ * May call: src/core, src/common and PostgreSQL.  Nothing above it: the
+ * request context (src/context) is not called; it *provides* the
+ * who-fields of every record through audit_set_context_provider below.
+ *
+ * This header is what the capabilities above use; the files of this
+ * folder share their internals through audit/record.h, audit/writer.h,
+ * audit/shmem.h, audit/access.h, audit/worker.h and audit/seal.h.
  */
 #ifndef PHI_GUARD_AUDIT_H
 #define PHI_GUARD_AUDIT_H
 
 #include "postgres.h"
 
-#include "access/transam.h"
-#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
-#include "utils/relcache.h"
 
-#define AUDIT_NAME_LEN 64
+/* ---- the request context's part of every record (who-fields) ---- */
+
+/* Filled by the provider; NULL (or "") where the context has no value. */
+typedef struct AuditContextFields
+{
+	const char *app_user;		/* the end user (the token's sub) */
+	const char *tenant;
+	const char *purpose;
+} AuditContextFields;
+
+typedef void (*AuditContextProvider) (AuditContextFields *fields);
 
 /*
- * Who, where and why, captured once per event.  Strings are truncated to
- * AUDIT_NAME_LEN - 1 bytes; an empty string is written as JSON null.
+ * Register the function that fills the context's fields whenever a record
+ * captures who acted (src/context does, from _PG_init).  Without one the
+ * fields are null.  The provider must not fail or access the database.
  */
-typedef struct AuditWho
-{
-	TimestampTz ts;
-	char		db_user[AUDIT_NAME_LEN];
-	char		role[AUDIT_NAME_LEN];
-	char		app_user[AUDIT_NAME_LEN];
-	char		tenant[AUDIT_NAME_LEN];
-	char		purpose[AUDIT_NAME_LEN];
-	char		client_addr[AUDIT_NAME_LEN];
-	char		application_name[AUDIT_NAME_LEN];
-} AuditWho;
+extern void audit_set_context_provider(AuditContextProvider provider);
 
-/* The parts of a record that every row of one statement shares. */
-typedef struct AuditRecordParts
-{
-	StringInfoData prefix;		/* {"v":1,...,"row_key": */
-	StringInfoData suffix;		/* ,"db_user":...} */
-} AuditRecordParts;
+/* ---- writing entries (audit_write.c, audit_record.c) ---- */
 
-/* audit_record.c */
-extern void audit_capture_who(AuditWho *who);
-extern void audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
-							   const char *kind, const char *table, const char *detail);
-extern void audit_record_join(StringInfo buf, const AuditRecordParts *parts,
-							  const char *row_key, const char *columns);
-extern void audit_build_record(StringInfo buf, const AuditWho *who,
-							   const char *kind, const char *table,
-							   const char *row_key, const char *columns,
-							   const char *detail);
-extern void audit_json_string(StringInfo buf, const char *s);
-extern char *audit_table_name(Relation rel);
-
-/* audit_write.c: append entries to phi_guard.audit_log in this transaction */
-typedef struct AuditWriter AuditWriter;
-extern AuditWriter *audit_writer_open(void);
-extern void audit_writer_add(AuditWriter *w, const char *record, int len);
-extern void audit_writer_close(AuditWriter *w);
+/*
+ * Write one entry about this session's action, in this transaction (it
+ * rolls back with it).  table, row_key, columns, detail may be NULL;
+ * row_key, columns and detail are JSON fragments built by the caller.
+ */
 extern void audit_write_one(const char *kind, const char *table,
 							const char *row_key, const char *columns,
 							const char *detail);
 
-/* audit_access.c: decrypt / detokenize counts, flushed per statement */
-#define AUDIT_ACCESS_DECRYPT 'd'
-#define AUDIT_ACCESS_DETOKENIZE 't'
+/* Append s as a JSON string, or null when s is NULL or empty. */
+extern void audit_json_string(StringInfo buf, const char *s);
+
+/* ---- access events (audit_access.c): written even when the transaction rolls back ---- */
+
+#define AUDIT_ACCESS_DECRYPT 'd'	/* key_id, key_name: the data key */
+#define AUDIT_ACCESS_DETOKENIZE 't' /* key_id, key_name: the domain's key */
 #define AUDIT_ACCESS_DETOKENIZE_MISS 'm'
 #define AUDIT_ACCESS_BREAK_GLASS 'b'	/* key_id: grant id, key_name: table */
 #define AUDIT_ACCESS_CONTEXT_REJECTED 'r'	/* key_name: the reason */
+#define AUDIT_ACCESS_TOKENIZE 'k'	/* key_id: hash of the domain, key_name: the domain */
+
+/*
+ * Count one access of kind to key_id; counts become one entry per (kind,
+ * key) and statement.  key_name is copied.
+ */
 extern void audit_access_note(char kind, uint32 key_id, const char *key_name);
-extern void audit_access_init(void);
-extern void audit_ensure_worker(void);
-extern int	audit_queue_write(AuditWriter *w, bool to_log);
-extern void audit_queue_consume(int n);
-extern int	audit_queue_length(void);
-extern bool audit_queue_sync(void);
-extern bool audit_worker_attach(Oid dboid);
 
-/* audit_seal.c */
-extern int64 audit_seal(void);
+/* ---- start-up (from _PG_init when preloaded) ---- */
 
-/* worker.c */
-extern int	phi_guard_audit_seal_interval;
-extern bool worker_register(Oid dboid);
+extern int	phi_guard_audit_seal_interval;	/* ms, the worker's sealing period */
+
+extern void audit_shmem_init(void); /* shared memory of the access queues */
+extern void audit_access_init(void);	/* statement and transaction hooks */
 
 #endif

@@ -8,6 +8,12 @@
  * detail.  ts is UTC ISO-8601 with microseconds ("2026-11-23T15:38:24.123456Z").
  * row_key, columns and detail are JSON fragments built by the caller (or
  * null); strings are escaped by escape_json, which depends on no setting.
+ *
+ * Who acted: the session's roles, client and application_name, and the
+ * request context's fields through the provider the context registers
+ * (audit_set_context_provider) — the audit never calls the context.
+ * State: the provider and a two-entry cache of role names (reset by a
+ * pg_authid syscache callback), backend-local.
  */
 #include "postgres.h"
 
@@ -15,16 +21,23 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
-#include "utils/syscache.h"
 #include "utils/json.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "audit/audit.h"
-#include "context/context.h"
+#include "audit/record.h"
+#include "common/format.h"
 
 extern char *application_name;
+
+static AuditContextProvider context_provider = NULL;
+
+void
+audit_set_context_provider(AuditContextProvider provider)
+{
+	context_provider = provider;
+}
 
 static void
 copy_name(char *dst, const char *src)
@@ -105,9 +118,15 @@ audit_capture_who(AuditWho *who)
 	/* the caller's role, also inside phi_guard's SECURITY DEFINER functions */
 	if (OidIsValid(GetOuterUserId()))
 		role_name(GetOuterUserId(), who->role);
-	copy_name(who->app_user, context_user_id());
-	copy_name(who->tenant, context_tenant_id());
-	copy_name(who->purpose, context_purpose());
+	if (context_provider != NULL)
+	{
+		AuditContextFields f = {NULL, NULL, NULL};
+
+		context_provider(&f);
+		copy_name(who->app_user, f.app_user);
+		copy_name(who->tenant, f.tenant);
+		copy_name(who->purpose, f.purpose);
+	}
 	client_addr(who->client_addr);
 	copy_name(who->application_name, application_name);
 }
@@ -120,20 +139,6 @@ audit_json_string(StringInfo buf, const char *s)
 		appendStringInfoString(buf, "null");
 	else
 		escape_json(buf, s);
-}
-
-static void
-append_utc_iso8601(StringInfo buf, TimestampTz ts)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	/* a NULL time zone pointer makes timestamp2tm work in UTC */
-	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		elog(ERROR, "phi_guard: audit timestamp out of range");
-	appendStringInfo(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-					 tm.tm_year, tm.tm_mon, tm.tm_mday,
-					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
 }
 
 /*
@@ -151,7 +156,7 @@ audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
 
 	initStringInfo(p);
 	appendStringInfoString(p, "{\"v\":1,\"ts\":\"");
-	append_utc_iso8601(p, who->ts);
+	format_utc_timestamp(p, who->ts);
 	appendStringInfoString(p, "\",\"kind\":");
 	audit_json_string(p, kind);
 	appendStringInfoString(p, ",\"table\":");
@@ -176,6 +181,7 @@ audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
 	appendStringInfo(s, ",\"detail\":%s}", detail ? detail : "null");
 }
 
+/* Append one record of a statement: its shared parts around this row's. */
 void
 audit_record_join(StringInfo buf, const AuditRecordParts *parts,
 				  const char *row_key, const char *columns)
@@ -187,6 +193,7 @@ audit_record_join(StringInfo buf, const AuditRecordParts *parts,
 	appendBinaryStringInfo(buf, parts->suffix.data, parts->suffix.len);
 }
 
+/* Append a whole record (the single-row case of parts and join). */
 void
 audit_build_record(StringInfo buf, const AuditWho *who, const char *kind,
 				   const char *table, const char *row_key,
@@ -198,12 +205,4 @@ audit_build_record(StringInfo buf, const AuditWho *who, const char *kind,
 	audit_record_join(buf, &parts, row_key, columns);
 	pfree(parts.prefix.data);
 	pfree(parts.suffix.data);
-}
-
-/* "schema.table" of a relation, for the record's table field. */
-char *
-audit_table_name(Relation rel)
-{
-	return psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
-					RelationGetRelationName(rel));
 }

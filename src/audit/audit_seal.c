@@ -13,6 +13,9 @@
  */
 #include "postgres.h"
 
+#include "access/brin.h"
+#include "access/genam.h"
+#include "access/relation.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
@@ -21,37 +24,23 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "access/brin.h"
-#include "access/genam.h"
-#include "access/relation.h"
-#include "catalog/namespace.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#include "audit/audit.h"
+#include "audit/seal.h"
+#include "audit/shmem.h"
+#include "audit/worker.h"
+#include "common/catalog.h"
+#include "common/errors.h"
+#include "common/format.h"
+#include "common/spi.h"
 #include "core/chain.h"
-#include "phi_guard.h"
 
 #define FETCH_BATCH 10000
-
-/*
- * Run one statement.  read_only: use the calling statement's snapshot (so
- * several reads agree); otherwise take a fresh one (so a read sees what
- * committed after an earlier one).
- */
-static void
-spi_run(const char *sql, int nargs, Oid *types, Datum *values, bool read_only)
-{
-	if (SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0) < 0)
-		elog(ERROR, "phi_guard: SPI failed: %s", sql);
-}
-
-#define spi_exec(sql, nargs, types, values) spi_run(sql, nargs, types, values, false)
 
 static uint64
 getu64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
@@ -83,9 +72,8 @@ static void
 summarize_new_ranges(void)
 {
 	static BlockNumber done_below = 0;	/* ranges below this: summarized */
-	Oid			nsp = get_namespace_oid("phi_guard", false);
-	Oid			heap = get_relname_relid("audit_log", nsp);
-	Oid			index = get_relname_relid("audit_log_xid", nsp);
+	Oid			heap = catalog_relid("audit_log");
+	Oid			index = catalog_relid("audit_log_xid");
 	Relation	irel,
 				hrel;
 	BlockNumber ppr,
@@ -110,7 +98,8 @@ summarize_new_ranges(void)
 
 /*
  * Seal every committed entry below the current horizon into one new block.
- * Returns the number of entries sealed (0: nothing new).
+ * Returns the number of entries sealed (0: nothing new).  Fresh snapshots
+ * throughout (READ COMMITTED is required).
  */
 int64
 audit_seal(void)
@@ -130,12 +119,14 @@ audit_seal(void)
 
 	require_read_committed("phi_audit_seal()");
 	SPI_connect();
-	spi_exec("LOCK TABLE phi_guard.audit_block IN EXCLUSIVE MODE", 0, NULL, NULL);
-	spi_exec("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())", 0, NULL, NULL);
+	(void) spi_run("LOCK TABLE phi_guard.audit_block IN EXCLUSIVE MODE",
+				   0, NULL, NULL, NULL, false);
+	(void) spi_run("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
+				   0, NULL, NULL, NULL, false);
 	hi = getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-	spi_exec("SELECT block_no, xid_hi, block_hash FROM phi_guard.audit_block "
-			 "ORDER BY block_no DESC LIMIT 1", 0, NULL, NULL);
+	(void) spi_run("SELECT block_no, xid_hi, block_hash FROM phi_guard.audit_block "
+				   "ORDER BY block_no DESC LIMIT 1", 0, NULL, NULL, NULL, false);
 	if (SPI_processed > 0)
 	{
 		HeapTuple	t = SPI_tuptable->vals[0];
@@ -151,8 +142,8 @@ audit_seal(void)
 	else
 	{
 		values[0] = UInt64GetDatum(hi);
-		spi_exec("SELECT pg_catalog.min(xid) FROM phi_guard.audit_log "
-				 "WHERE xid OPERATOR(pg_catalog.<) $1", 1, types, values);
+		(void) spi_run("SELECT pg_catalog.min(xid) FROM phi_guard.audit_log "
+					   "WHERE xid OPERATOR(pg_catalog.<) $1", 1, types, values, NULL, false);
 		lo = getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			lo = hi;
@@ -238,10 +229,10 @@ audit_seal(void)
 		values[3] = Int64GetDatum((int64) n);
 		values[4] = PointerGetDatum(pv);
 		values[5] = PointerGetDatum(hv);
-		spi_exec("INSERT INTO phi_guard.audit_block "
-				 "(block_no, xid_lo, xid_hi, entries, prev_hash, block_hash, sealed_at) "
-				 "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.clock_timestamp())",
-				 6, t6, values);
+		(void) spi_run("INSERT INTO phi_guard.audit_block "
+					   "(block_no, xid_lo, xid_hi, entries, prev_hash, block_hash, sealed_at) "
+					   "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.clock_timestamp())",
+					   6, t6, values, NULL, false);
 	}
 	SPI_finish();
 	summarize_new_ranges();
@@ -262,7 +253,8 @@ phi_guard_audit_seal(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot seal the audit log on a standby"),
 				 errhint("The primary seals; its blocks replicate here.")));
-	if (!audit_queue_sync())
+	audit_ensure_worker();
+	if (!audit_queue_wait_written())
 		ereport(WARNING,
 				(errmsg("phi_guard audit worker did not write the queued access entries in time"),
 				 errdetail("They will be sealed in a later block.")));
@@ -391,8 +383,8 @@ verify_chain(Jsonb *digest)
 
 	/* blocks and entries are read with one snapshot, the caller's */
 	SPI_connect();
-	spi_run("SELECT block_no, xid_lo, xid_hi, entries, prev_hash, block_hash "
-			"FROM phi_guard.audit_block ORDER BY block_no", 0, NULL, NULL, true);
+	(void) spi_run("SELECT block_no, xid_lo, xid_hi, entries, prev_hash, block_hash "
+				   "FROM phi_guard.audit_block ORDER BY block_no", 0, NULL, NULL, NULL, true);
 	nblocks = (int64) SPI_processed;
 	blocks = palloc0(sizeof(SealedBlock) * (nblocks + 1));
 	for (int64 i = 0; i < nblocks; i++)
@@ -528,8 +520,7 @@ verify_chain(Jsonb *digest)
 		{
 			char		have[2 * PHIC_HASH_LEN + 1];
 
-			hex_encode((const char *) blocks[dblock - 1].hash, PHIC_HASH_LEN, have);
-			have[2 * PHIC_HASH_LEN] = '\0';
+			format_hex_into(have, blocks[dblock - 1].hash, PHIC_HASH_LEN);
 			for (int64 i = 0; i < dblock; i++)
 				total += (int64) blocks[i].entries;
 			if (pg_strcasecmp(have, hex) != 0)
@@ -576,37 +567,42 @@ PG_FUNCTION_INFO_V1(phi_guard_audit_digest);
 Datum
 phi_guard_audit_digest(PG_FUNCTION_ARGS)
 {
-	StringInfoData buf;
+	StringInfoData buf,
+				sealed;
 	bool		isnull;
 	char		hex[2 * PHIC_HASH_LEN + 1] = {0};
 	int64		block = 0,
 				total = 0;
-	char		sealed[64] = "";
 
+	/* allocated out here: SPI_finish frees what is allocated inside */
+	initStringInfo(&sealed);
 	SPI_connect();
-	spi_exec("SELECT block_no, block_hash, "
-			 "(SELECT pg_catalog.sum(entries) FROM phi_guard.audit_block)::int8, "
-			 "pg_catalog.to_char(pg_catalog.timezone('UTC', sealed_at), "
-			 "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
-			 "FROM phi_guard.audit_block ORDER BY block_no DESC LIMIT 1", 0, NULL, NULL);
+	(void) spi_run("SELECT block_no, block_hash, "
+				   "(SELECT pg_catalog.sum(entries) FROM phi_guard.audit_block)::int8, "
+				   "sealed_at "
+				   "FROM phi_guard.audit_block ORDER BY block_no DESC LIMIT 1",
+				   0, NULL, NULL, NULL, false);
 	memset(hex, '0', 2 * PHIC_HASH_LEN);
 	if (SPI_processed > 0)
 	{
 		HeapTuple	t = SPI_tuptable->vals[0];
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		uint8		h[PHIC_HASH_LEN];
+		Datum		at;
 
 		block = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
 		if (copy_hash(h, t, d, 2))
-			hex_encode((const char *) h, PHIC_HASH_LEN, hex);
+			format_hex_into(hex, h, PHIC_HASH_LEN);
 		total = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
-		strlcpy(sealed, SPI_getvalue(t, d, 4), sizeof(sealed));
+		at = SPI_getbinval(t, d, 4, &isnull);
+		if (!isnull)
+			format_utc_timestamp(&sealed, DatumGetTimestampTz(at));
 	}
 	SPI_finish();
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"block\": " INT64_FORMAT ", \"block_hash\": \"%s\", \"entries\": " INT64_FORMAT
 					 ", \"system_identifier\": \"" UINT64_FORMAT "\", \"sealed_at\": %s%s%s}",
 					 block, hex, total, GetSystemIdentifier(),
-					 block ? "\"" : "", block ? sealed : "null", block ? "\"" : "");
+					 sealed.len ? "\"" : "", sealed.len ? sealed.data : "null", sealed.len ? "\"" : "");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

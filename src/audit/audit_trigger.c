@@ -19,20 +19,23 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
-#include "utils/date.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
-#include "utils/memutils.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
-#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "audit/audit.h"
+#include "audit/record.h"
+#include "audit/writer.h"
+#include "common/catalog.h"
+#include "common/format.h"
 
 typedef struct KeyColumns
 {
@@ -174,28 +177,10 @@ audited_table(Relation rel)
 	{
 		/* a stale entry's old strings stay in tables_cxt until a full reset */
 		t->valid = true;
-		t->name = MemoryContextStrdup(tables_cxt, audit_table_name(rel));
+		t->name = MemoryContextStrdup(tables_cxt, catalog_qualified_name(RelationGetRelid(rel)));
 		t->key = key_columns(rel, tables_cxt);
 	}
 	return t;
-}
-
-static void
-append_timestamp_utc(StringInfo buf, Timestamp ts)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (TIMESTAMP_NOT_FINITE(ts))
-	{
-		appendStringInfoString(buf, TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
-		return;
-	}
-	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		elog(ERROR, "phi_guard: key timestamp out of range");
-	appendStringInfo(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-					 tm.tm_year, tm.tm_mon, tm.tm_mday,
-					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
 }
 
 /* {"col":"value",...} for the key columns of one row, or null. */
@@ -242,20 +227,13 @@ row_key_json(Relation rel, KeyColumns *k, TupleTableSlot *slot, StringInfo buf)
 			}
 		}
 		else if (k->types[i] == TIMESTAMPOID || k->types[i] == TIMESTAMPTZOID)
-			append_timestamp_utc(&val, DatumGetTimestamp(d));
+			format_utc_timestamp(&val, DatumGetTimestamp(d));
 		else if (k->binary[i])
 		{
 			bytea	   *b = SendFunctionCall(&k->out[i], d);
-			static const char hex[] = "0123456789abcdef";
 
 			appendStringInfoString(&val, "\\x");
-			for (int j = 0; j < VARSIZE(b) - VARHDRSZ; j++)
-			{
-				unsigned char c = ((unsigned char *) VARDATA(b))[j];
-
-				appendStringInfoChar(&val, hex[c >> 4]);
-				appendStringInfoChar(&val, hex[c & 15]);
-			}
+			format_hex(&val, (const uint8 *) VARDATA(b), VARSIZE(b) - VARHDRSZ);
 		}
 		else
 			appendStringInfoString(&val, OutputFunctionCall(&k->out[i], d));
@@ -431,10 +409,10 @@ phi_guard_audit_event(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1))
 	{
 		Oid			relid = PG_GETARG_OID(1);
-		char	   *nsp = get_namespace_name(get_rel_namespace(relid));
-		char	   *name = get_rel_name(relid);
 
-		table = (nsp && name) ? psprintf("%s.%s", nsp, name) : psprintf("%u", relid);
+		table = catalog_qualified_name(relid);
+		if (table == NULL)
+			table = psprintf("%u", relid);
 	}
 	if (!PG_ARGISNULL(2))
 		detail = compact_json(DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(2))));

@@ -14,27 +14,29 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "access/genam.h"
-#include "access/heapam.h"
 #include "catalog/index.h"
 #include "catalog/indexing.h"
-#include "nodes/execnodes.h"
-#include "utils/memutils.h"
-#include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
+#include "nodes/execnodes.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
-#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/xid8.h"
 
 #include "audit/audit.h"
+#include "audit/record.h"
+#include "audit/worker.h"
+#include "audit/writer.h"
+#include "common/catalog.h"
+#include "common/errors.h"
 #include "core/chain.h"
-#include "phi_guard.h"
 
 #define AUDIT_BATCH 1000
 
@@ -61,12 +63,11 @@ relid_reset(Datum arg, Oid relid)
 		cached_relid = InvalidOid;
 }
 
+/* phi_guard.audit_log, remembered until its relcache entry is invalidated. */
 static Oid
 audit_log_relid(void)
 {
 	static bool registered = false;
-	Oid			nsp,
-				rel;
 
 	if (OidIsValid(cached_relid))
 		return cached_relid;
@@ -75,17 +76,11 @@ audit_log_relid(void)
 		CacheRegisterRelcacheCallback(relid_reset, (Datum) 0);
 		registered = true;
 	}
-	nsp = get_namespace_oid("phi_guard", true);
-	rel = OidIsValid(nsp) ? get_relname_relid("audit_log", nsp) : InvalidOid;
-	cached_relid = rel;
-	if (!OidIsValid(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("phi_guard audit log table is missing in this database"),
-				 errhint("Run CREATE EXTENSION phi_guard.")));
-	return rel;
+	cached_relid = catalog_relid_required("audit_log", "audit log table");
+	return cached_relid;
 }
 
+/* Opened in the caller's memory context; the id counter restarts per transaction. */
 AuditWriter *
 audit_writer_open(void)
 {

@@ -1,17 +1,19 @@
 /*
- * worker.c — one background worker per database that uses phi_guard's
- * audit log.  Woken by a filling access queue or by phi_audit_seal(), it
- * writes queued access events to audit_log in one transaction; every
- * phi_guard.audit_seal_interval ms it also seals committed entries into a
- * new block, in a transaction of its own.
+ * worker.c — the life of the background worker of one database that uses
+ * phi_guard's audit log.  Woken by a filling access queue or by
+ * phi_audit_seal(), it writes queued access events to audit_log in one
+ * transaction; every phi_guard.audit_seal_interval ms it also seals
+ * committed entries into a new block, in a transaction of its own.
  *
- * Workers are dynamic: the first backend of a database that writes an
- * audit entry or counts an access registers one (audit_ensure_worker).  A
- * worker exits when the extension is no longer installed in its database;
- * an error ends it too, and the next audited action starts a new one.  On
- * SIGTERM (server shutdown) it writes what is queued before it exits.
- * Its transactions are READ COMMITTED whatever the server's default, and
- * an idle round starts no transaction.
+ * Started on demand (worker_start.c), it first attaches to its database's
+ * slot in shared memory (shmem.c) and detaches when it exits.  It exits
+ * when the extension is no longer installed in its database; an error
+ * ends it too, and the next audited action starts a new one.  On SIGTERM
+ * (server shutdown) it writes what is queued before it exits.  Its
+ * transactions are READ COMMITTED whatever the server's default, and an
+ * idle round starts no transaction.  Events leave the queue only after
+ * the transaction that wrote them committed (never lost, possibly written
+ * twice if the worker dies between commit and consume).
  */
 #include "postgres.h"
 
@@ -29,39 +31,15 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "audit/access.h"
 #include "audit/audit.h"
+#include "audit/seal.h"
+#include "audit/shmem.h"
+#include "audit/writer.h"
 
 int			phi_guard_audit_seal_interval = 1000;
 
 PGDLLEXPORT void phi_guard_worker_main(Datum arg);
-
-/* Register the worker for dboid; false (with a warning) when impossible. */
-bool
-worker_register(Oid dboid)
-{
-	BackgroundWorker w;
-	BackgroundWorkerHandle *handle;
-
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(w.bgw_library_name, "phi_guard", BGW_MAXLEN);
-	strlcpy(w.bgw_function_name, "phi_guard_worker_main", BGW_MAXLEN);
-	snprintf(w.bgw_name, BGW_MAXLEN, "phi_guard audit worker for database %u", dboid);
-	strlcpy(w.bgw_type, "phi_guard audit worker", BGW_MAXLEN);
-	w.bgw_main_arg = ObjectIdGetDatum(dboid);
-	w.bgw_notify_pid = 0;
-	if (!RegisterDynamicBackgroundWorker(&w, &handle))
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start the phi_guard audit worker"),
-				 errhint("Raise max_worker_processes; until then entries are sealed only by phi_audit_seal().")));
-		return false;
-	}
-	return true;
-}
 
 static bool
 extension_installed(void)
@@ -152,7 +130,7 @@ phi_guard_worker_main(Datum arg)
 					PGC_SUSET, PGC_S_OVERRIDE);
 	/* a database owner's ALTER DATABASE ... SET search_path must not steer it */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-	if (!audit_worker_attach(dboid))
+	if (!audit_slot_attach_worker(dboid))
 		proc_exit(0);
 
 	next_seal = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),

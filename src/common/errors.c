@@ -1,13 +1,20 @@
 /*
  * errors.c — the one place where failures of the plain-C core become
- * PostgreSQL errors (like pgcrypto's px_THROW_ERROR).  Messages name the
- * operation and never include data, keys or ciphertext.
+ * PostgreSQL errors (like pgcrypto's px_THROW_ERROR), and the error of a
+ * library that was not preloaded.  Messages name the operation and never
+ * include data, keys or ciphertext.
+ *
+ * State: phi_guard_preloaded, written once by _PG_init in the postmaster
+ * and inherited by every backend.  No locks.
  */
 #include "postgres.h"
 
 #include <openssl/err.h>
 
+#include "common/errors.h"
 #include "phi_guard.h"
+
+bool		phi_guard_preloaded = false;
 
 void
 errors_raise_core(phic_status st, const char *what)
@@ -60,4 +67,16 @@ errors_raise_core(phic_status st, const char *what)
 			 errmsg("could not %s: OpenSSL failure", what),
 			 reason ? errdetail("OpenSSL: %s.", reason) : 0));
 	pg_unreachable();
+}
+
+void
+errors_require_preloaded(const char *detail)
+{
+	if (phi_guard_preloaded)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_PHI_NO_MASTER_KEY),
+			 errmsg("phi_guard is not loaded through shared_preload_libraries"),
+			 detail ? errdetail("%s", detail) : 0,
+			 errhint("Add phi_guard to shared_preload_libraries in postgresql.conf and restart the server.")));
 }

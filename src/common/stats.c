@@ -24,7 +24,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "phi_guard.h"
+#include "common/errors.h"
 #include "common/stats.h"
 
 typedef struct StatsShared
@@ -138,12 +138,9 @@ phi_guard_stats(PG_FUNCTION_ARGS)
 	bool		nulls[PHI_STAT_COUNT + 1] = {0};
 	uint64		sum[PHI_STAT_COUNT] = {0};
 
+	errors_require_preloaded("The counters live in shared memory, which only a preloaded library has.");
 	if (stats_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PHI_NO_MASTER_KEY),
-				 errmsg("phi_guard is not loaded through shared_preload_libraries"),
-				 errdetail("The counters live in shared memory, which only a preloaded library has."),
-				 errhint("Add phi_guard to shared_preload_libraries in postgresql.conf and restart the server.")));
+		elog(ERROR, "phi_guard: stats shared memory is missing");
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "phi_guard: phi_stats must return a row");
 	desc = BlessTupleDesc(desc);

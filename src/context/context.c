@@ -10,9 +10,15 @@
  *
  * Invariants:
  *  - A failed phi_set_context leaves no context (the old one is dropped
- *    first), so an error never leaves a stale tenant behind.
+ *    first), so an error never leaves a stale tenant behind; so does
+ *    phi_set_context(NULL).
+ *  - context_generation moves with every change of the context, so
+ *    decisions cached under it (src/crypto) never outlive their context.
  *  - The context ends with the transaction: commit, abort or PREPARE
- *    TRANSACTION (an xact callback), which makes transaction pooling safe.
+ *    TRANSACTION (xact_on_end), which makes transaction pooling safe.
+ *  - The audit log learns the context's user, tenant and purpose from
+ *    context_fields, the provider registered with the audit (src/audit
+ *    never calls this folder).
  *  - Readers run only in the leader (PARALLEL RESTRICTED in SQL): parallel
  *    workers never hold a context.  Policies call them in an InitPlan, whose
  *    value the leader passes to workers.
@@ -26,7 +32,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
+#include "common/hashfn.h"		/* PostgreSQL's src/common, not ours */
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,10 +41,12 @@
 #include "utils/memutils.h"
 
 #include "audit/audit.h"
+#include "common/errors.h"
+#include "common/spi.h"
+#include "common/stats.h"
+#include "common/xact.h"
 #include "context/context.h"
 #include "core/jws.h"
-#include "phi_guard.h"
-#include "common/stats.h"
 
 int			phi_guard_context_leeway = 30;
 int			phi_guard_context_max_lifetime = 3600;
@@ -49,9 +57,12 @@ static int	ctx_nperms = 0;
 static char **ctx_perms = NULL; /* in ctx_cxt */
 static MemoryContext ctx_cxt = NULL;
 
+uint64		context_generation = 1;
+
 static void
 context_clear(void)
 {
+	context_generation++;
 	ctx_set = false;
 	memset(&ctx_claims, 0, sizeof(ctx_claims));
 	ctx_nperms = 0;
@@ -60,28 +71,29 @@ context_clear(void)
 		MemoryContextReset(ctx_cxt);
 }
 
+/* At the end of every transaction, committed or not. */
 static void
-context_xact_callback(XactEvent event, void *arg)
+context_clear_at_end(void)
 {
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			if (ctx_set)
-				context_clear();
-			break;
-		default:
-			break;
-	}
+	if (ctx_set)
+		context_clear();
 }
 
+/* The audit's view of the context: who acted, for which tenant and why. */
+static void
+context_fields(AuditContextFields *fields)
+{
+	fields->app_user = context_user_id();
+	fields->tenant = context_tenant_id();
+	fields->purpose = context_purpose();
+}
+
+/* From _PG_init, preloaded or not. */
 void
 context_init(void)
 {
-	RegisterXactCallback(context_xact_callback, NULL);
+	xact_on_end(context_clear_at_end);
+	audit_set_context_provider(context_fields);
 }
 
 /*
@@ -133,12 +145,10 @@ lookup_key(const char *kid, uint8 pub[PHIC_ED25519_KEY_LEN])
 	Oid			types[1] = {TEXTOID};
 
 	SPI_connect();
-	if (SPI_execute_plan(spi_kept_plan(&plan,
-									   "SELECT public_key, revoked_at IS NOT NULL "
-									   "FROM phi_guard.context_keys WHERE kid OPERATOR(pg_catalog.=) $1",
-									   1, types),
-						 &arg, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read phi_guard.context_keys");
+	(void) spi_run_kept(&plan,
+						"SELECT public_key, revoked_at IS NOT NULL "
+						"FROM phi_guard.context_keys WHERE kid OPERATOR(pg_catalog.=) $1",
+						1, types, &arg, NULL, true, 1);
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
@@ -169,12 +179,10 @@ load_permissions(void)
 	MemoryContext old;
 
 	SPI_connect();
-	if (SPI_execute_plan(spi_kept_plan(&plan,
-									   "SELECT DISTINCT p.permission FROM phi_guard.permissions p "
-									   "WHERE p.role OPERATOR(pg_catalog.=) ANY ($1)",
-									   1, types),
-						 &arg, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read phi_guard.permissions");
+	(void) spi_run_kept(&plan,
+						"SELECT DISTINCT p.permission FROM phi_guard.permissions p "
+						"WHERE p.role OPERATOR(pg_catalog.=) ANY ($1)",
+						1, types, &arg, NULL, true, 0);
 	old = MemoryContextSwitchTo(ctx_cxt);
 	ctx_nperms = (int) SPI_processed;
 	ctx_perms = palloc(sizeof(char *) * Max(ctx_nperms, 1));
@@ -188,15 +196,16 @@ PG_FUNCTION_INFO_V1(phi_guard_set_context);
 
 /*
  * phi_set_context(token text) returns void — verify the token and make its
- * claims this transaction's context.  SECURITY DEFINER (reads the key and
- * permission tables).
+ * claims this transaction's context; NULL clears the context (a NULL token
+ * must never leave the previous request's context in place).  SECURITY
+ * DEFINER (reads the key and permission tables).
  */
 Datum
 phi_guard_set_context(PG_FUNCTION_ARGS)
 {
-	text	   *t = PG_GETARG_TEXT_PP(0);
-	const char *tok = VARDATA_ANY(t);
-	size_t		len = VARSIZE_ANY_EXHDR(t);
+	text	   *t;
+	const char *tok;
+	size_t		len;
 	char		kid[PHIC_JWS_MAX_STR + 1];
 	uint8		pub[PHIC_ED25519_KEY_LEN];
 	phic_status st;
@@ -205,6 +214,11 @@ phi_guard_set_context(PG_FUNCTION_ARGS)
 		ctx_cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard context",
 										ALLOCSET_SMALL_SIZES);
 	context_clear();
+	if (PG_ARGISNULL(0))
+		PG_RETURN_VOID();
+	t = PG_GETARG_TEXT_PP(0);
+	tok = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
 
 	if (len > PHIC_JWS_MAX_TOKEN)
 		reject("token too long", "A context token has at most 8192 bytes.");
@@ -240,6 +254,7 @@ phi_guard_set_context(PG_FUNCTION_ARGS)
 	}
 	load_permissions();
 	ctx_set = true;
+	context_generation++;
 
 	if (!IsTransactionBlock())
 		ereport(WARNING,

@@ -13,7 +13,6 @@
 
 #include "core/base64.h"
 #include "core/ciphertext.h"
-#include "phi_guard.h"
 
 #define TEXT_PREFIX "phi1:"
 #define TEXT_PREFIX_LEN 5

@@ -2,7 +2,7 @@
  * masterkey.c — the key-encryption keys: loaded once in the postmaster.
  *
  * The key file or command output holds one master key (64 hex characters,
- * SPEC §1) or, for master-key rotation, up to MK_MAX non-blank lines, each
+ * SPEC §1) or, for master-key rotation, up to MASTERKEY_MAX non-blank lines, each
  * "<64 hex>" or "<name>:<64 hex>".  The first line is the current master
  * key: every new wrap uses it.  Later lines are old keys, accepted only for
  * unwrapping until phi_master_key_rewrap() has moved every data key to the
@@ -36,16 +36,24 @@
 
 #include "miscadmin.h"
 
+#include "common/errors.h"
+#include "common/format.h"
 #include "core/chain.h"
 #include "core/hexkey.h"
 #include "core/keywrap.h"
 #include "core/secmem.h"
+#include "keys/keys.h"
+#include "keys/masterkey.h"
 #include "phi_guard.h"
 
 #define KEY_TEXT_MAX 4096
 #define MK_AREA_LEN (MASTERKEY_MAX * PHIC_KEY_LEN)
 #define FP_PREFIX "phi_guard.mk.fp"
 #define FP_PREFIX_LEN 15
+
+/* the settings (defined in _PG_init): a path or a command, never a key */
+char	   *phi_guard_master_key_file = NULL;
+char	   *phi_guard_master_key_command = NULL;
 
 static uint8 *master_keys = NULL;	/* MASTERKEY_MAX keys, secure page */
 static int	n_master_keys = 0;
@@ -106,22 +114,13 @@ fingerprint(const uint8 *key, char out[9])
 {
 	uint8		buf[FP_PREFIX_LEN + PHIC_KEY_LEN];
 	uint8		hash[PHIC_HASH_LEN];
-	static const char hexdig[] = "0123456789abcdef";
-	int			i;
 
 	memcpy(buf, FP_PREFIX, FP_PREFIX_LEN);
 	memcpy(buf + FP_PREFIX_LEN, key, PHIC_KEY_LEN);
 	if (phic_sha256(buf, sizeof(buf), hash) != PHIC_OK)
 		strlcpy(out, "????????", 9);
 	else
-	{
-		for (i = 0; i < 4; i++)
-		{
-			out[2 * i] = hexdig[hash[i] >> 4];
-			out[2 * i + 1] = hexdig[hash[i] & 15];
-		}
-		out[8] = '\0';
-	}
+		format_hex_into(out, hash, 4);
 	phic_wipe(buf, sizeof(buf));
 }
 
@@ -348,11 +347,7 @@ masterkey_load_at_startup(void)
 static void
 require_keys(void)
 {
-	if (!phi_guard_preloaded)
-		ereport(ERROR,
-				(errcode(ERRCODE_PHI_NO_MASTER_KEY),
-				 errmsg("phi_guard is not loaded through shared_preload_libraries"),
-				 errhint("Add phi_guard to shared_preload_libraries in postgresql.conf and restart the server.")));
+	errors_require_preloaded(NULL);
 	if (master_keys == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_PHI_NO_MASTER_KEY),

@@ -2,22 +2,20 @@
  * blindindex.c — phi_blind_index (SPEC §4): the first `bits` bits of
  * HMAC-SHA256(blind-index subkey of key_name, UTF-8 value), as int8.
  *
- * The subkey comes from the name's index key (indexkey.c), so results are
- * stable across rotation of the name's data keys and unrelated between
- * names.  Per row: one fn_extra check (keyring_by_name_arg; the index-key
- * cache is flushed together with the keyring's) and one HMAC on prepared
- * pad states.
+ * The subkey comes from the name's index key (src/keys/indexkey.c), so
+ * results are stable across rotation of the name's data keys and unrelated
+ * between names.  The value is hashed as UTF-8 (crypto_utf8, which wipes a
+ * transcoded copy).  Per row: one fn_extra check (keyring_by_name_arg,
+ * valid while no key cache was flushed) and one HMAC on prepared pad
+ * states.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
-#include "utils/builtins.h"
 
-#include "keys/indexkey.h"
-#include "keys/keyring.h"
-#include "phi_guard.h"
+#include "common/errors.h"
 #include "common/stats.h"
+#include "tokens/tokens.h"
 
 #define BITS_MIN 8
 #define BITS_MAX 63
@@ -36,9 +34,7 @@ phi_guard_blind_index(PG_FUNCTION_ARGS)
 {
 	text	   *v;
 	int32		bits;
-	const char *p,
-			   *u;
-	int			len;
+	phic_bytes	u;
 	uint8		mac[PHIC_HMAC_LEN];
 	const IndexKey *k;
 
@@ -55,11 +51,9 @@ phi_guard_blind_index(PG_FUNCTION_ARGS)
 	 * may process an invalidation that frees the cached key.
 	 */
 	v = PG_GETARG_TEXT_PP(0);
-	p = VARDATA_ANY(v);
-	len = VARSIZE_ANY_EXHDR(v);
-	u = pg_server_to_any(p, len, PG_UTF8);
+	u = crypto_utf8(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 	k = keyring_by_name_arg(fcinfo, 1, index_key);
-	if (phic_hmac3(k->blind, u, u == p ? (size_t) len : strlen(u), NULL, 0, NULL, 0, mac) != PHIC_OK)
+	if (phic_hmac3(k->blind, u.ptr, u.len, NULL, 0, NULL, 0, mac) != PHIC_OK)
 		errors_raise_core(PHIC_ERR_CRYPTO, "compute blind index");
 	stats_count(PHI_STAT_BLIND_INDEX);
 	PG_RETURN_INT64((int64) phic_mac_bits(mac, bits));

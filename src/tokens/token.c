@@ -16,6 +16,10 @@
  *
  * The hot path (a value already in the vault) is a direct index lookup, no
  * SPI; inserts and deletes go through SPI as the vault's owner.
+ *
+ * Accesses: phi_tokenize and phi_detokenize are access entries (per
+ * statement and domain or key, written even when the transaction rolls
+ * back); phi_detokenize obeys the access rule of the domain's key.
  */
 #include "postgres.h"
 
@@ -25,30 +29,26 @@
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "executor/tuptable.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"		/* PostgreSQL's src/common, not ours */
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "audit/audit.h"
-#include "core/nonce.h"
-#include "core/secmem.h"
-#include "core/tokenfmt.h"
-#include "crypto/encrypt.h"
-#include "keys/indexkey.h"
-#include "keys/keyring.h"
-#include "phi_guard.h"
+#include "common/catalog.h"
+#include "common/errors.h"
+#include "common/spi.h"
 #include "common/stats.h"
+#include "core/nonce.h"
+#include "core/tokenfmt.h"
+#include "tokens/tokens.h"
 
 #define MAX_TRIES 100
 #define DOMAIN_MAX 63
@@ -63,8 +63,10 @@ typedef struct Domain
 	Oid			vault_pkey;
 	Oid			vault_fp;		/* unique B-tree: the insert's arbiter */
 	Oid			vault_fp_hash;	/* hash index: lookups */
-	uint64		key_generation; /* index key cached under keyring_generation */
+	uint64		key_generation; /* index key cached under keystore_generation */
 	const IndexKey *key;
+	uint32		name_hash;		/* groups the domain's tokenize access events */
+	DecryptCache decrypt;		/* the data key that opened the last value */
 } Domain;
 
 /* vault columns */
@@ -90,27 +92,16 @@ check_domain_name(text *t, char *out)
 static const IndexKey *
 domain_key(Domain *d)
 {
-	if (d->key == NULL || d->key_generation != keyring_generation)
+	if (d->key == NULL || d->key_generation != keystore_generation)
 	{
 		d->key = indexkey_get(d->key_name, (int) strlen(d->key_name));
-		d->key_generation = keyring_generation;
+		d->key_generation = keystore_generation;
 	}
 	return d->key;
 }
 
-static Oid
-vault_oid(const char *relname)
-{
-	Oid			nsp = get_namespace_oid("phi_guard", false);
-	Oid			oid = get_relname_relid(relname, nsp);
-
-	if (!OidIsValid(oid))
-		elog(ERROR, "phi_guard: relation phi_guard.%s is missing", relname);
-	return oid;
-}
-
 /* The domain's definition, cached per call site (domains never change). */
-static const Domain *
+static Domain *
 domain_for_call(FunctionCallInfo fcinfo, int argno)
 {
 	Domain	   *d = (Domain *) fcinfo->flinfo->fn_extra;
@@ -131,9 +122,9 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 	fcinfo->flinfo->fn_extra = NULL;
 	SPI_connect();
 	values[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT key_name, format, deterministic FROM phi_guard.token_domains "
-							  "WHERE name OPERATOR(pg_catalog.=) $1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (spi_run("SELECT key_name, format, deterministic FROM phi_guard.token_domains "
+				"WHERE name OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL, true) != SPI_OK_SELECT)
 		elog(ERROR, "phi_guard: could not read token domains");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -141,15 +132,16 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 				 errmsg("token domain \"%s\" does not exist", name),
 				 errhint("Create it with phi_token_domain_create().")));
 	strlcpy(d->name, name, sizeof(d->name));
+	d->name_hash = hash_bytes((const unsigned char *) d->name, (int) strlen(d->name));
 	strlcpy(d->key_name, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sizeof(d->key_name));
 	d->format = (phic_token_format) phic_token_format_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
 															strlen(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)));
 	d->deterministic = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	SPI_finish();
-	d->vault = vault_oid("token_vault");
-	d->vault_pkey = vault_oid("token_vault_pkey");
-	d->vault_fp = vault_oid("token_vault_fingerprint_key");
-	d->vault_fp_hash = vault_oid("token_vault_fingerprint_hash");
+	d->vault = catalog_relid_required("token_vault", "token vault");
+	d->vault_pkey = catalog_relid_required("token_vault_pkey", "token vault");
+	d->vault_fp = catalog_relid_required("token_vault_fingerprint_key", "token vault");
+	d->vault_fp_hash = catalog_relid_required("token_vault_fingerprint_hash", "token vault");
 	d->key = NULL;
 	fcinfo->flinfo->fn_extra = d;
 	return d;
@@ -292,13 +284,12 @@ vault_insert(const Domain *d, const char *token, const uint8 *fp, Datum value)
 			SPI_freeplan(insert_plan);
 			insert_plan = NULL;
 		}
-		(void) spi_kept_plan(&insert_plan,
-							 "INSERT INTO phi_guard.token_vault (domain, token, fingerprint, value) "
-							 "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING token",
-							 4, types);
-		insert_plan_type = types[3];
-		if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+		if (spi_run_kept(&insert_plan,
+						 "INSERT INTO phi_guard.token_vault (domain, token, fingerprint, value) "
+						 "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING token",
+						 4, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "phi_guard: could not write to the token vault");
+		insert_plan_type = types[3];
 		inserted = SPI_processed > 0;
 		SPI_finish();
 	}
@@ -334,7 +325,7 @@ PG_FUNCTION_INFO_V1(phi_guard_tokenize);
 Datum
 phi_guard_tokenize(PG_FUNCTION_ARGS)
 {
-	const Domain *d;
+	Domain	   *d;
 	const IndexKey *k;
 	text	   *v;
 	const char *value;
@@ -346,10 +337,17 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	d = domain_for_call(fcinfo, 1);
 	stats_count(PHI_STAT_TOKENIZE);
+	/*
+	 * Every attempt is an access entry (counted per statement and domain,
+	 * kept when the transaction rolls back): with a deterministic domain,
+	 * tokenizing candidate values and comparing tokens is a guessing attack
+	 * on low-entropy values, which leaves this trace.
+	 */
+	audit_access_note(AUDIT_ACCESS_TOKENIZE, d->name_hash, d->name);
 	v = PG_GETARG_TEXT_PP(0);
 	value = VARDATA_ANY(v);
 	len = VARSIZE_ANY_EXHDR(v);
-	k = domain_key((Domain *) d);
+	k = domain_key(d);
 	/*
 	 * An SSN is one value whether written with dashes or without: it is
 	 * fingerprinted and stored as ddd-dd-dddd, so both spellings share a
@@ -357,7 +355,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 	 */
 	if (d->format == PHIC_TOKEN_SSN && len == 9 && all_digits(value, len))
 	{
-		char	   *canon = palloc(12);
+		char	   *canon = crypto_alloc_wiped(12);
 
 		snprintf(canon, 12, "%.3s-%.2s-%.4s", value, value + 3, value + 5);
 		value = canon;
@@ -394,7 +392,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 		phic_status st;
 
 		if (d->deterministic)
-			derive_seed(domain_key((Domain *) d), fp, try, seed, seedlen);
+			derive_seed(domain_key(d), fp, try, seed, seedlen);
 		else if ((st = phic_random_bytes(seed, (int) seedlen)) != PHIC_OK)
 			errors_raise_core(st, "generate token");
 		st = phic_token_make(d->format, value, len, seed, token, &toklen);
@@ -411,7 +409,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 			memcmp(token, value, len) == 0)
 			continue;
 		if (sealed == (Datum) 0)
-			sealed = PointerGetDatum(encrypt_text_under(d->key_name, value, len, vault_aad(d)));
+			sealed = PointerGetDatum(crypto_encrypt_text(d->key_name, value, len, vault_aad(d)));
 		result = vault_insert(d, token, d->deterministic ? fp : NULL, sealed);
 		pfree(seed);
 		if (result)
@@ -438,20 +436,26 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(phi_guard_detokenize);
 
-/* phi_detokenize(token text, domain text) returns text; audited. */
+/*
+ * phi_detokenize(token text, domain text) returns text; audited.  Obeys
+ * the access rule of the domain's key (42501 unless the context may read
+ * its values in clear).
+ */
 Datum
 phi_guard_detokenize(PG_FUNCTION_ARGS)
 {
-	const Domain *d;
+	Domain	   *d;
 	bool		found;
 	Datum		ct;
+	char	   *aad;
+	Plaintext	p;
 	text	   *plain;
-	uint32		key_id;
-	char		key_name[KEY_NAME_MAX + 1];
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	d = domain_for_call(fcinfo, 1);
+	/* the domain key's access rule first: a refused context learns nothing */
+	(void) crypto_access_require(&d->decrypt, d->key_name, CRYPTO_REVEAL_CLEAR);
 	ct = vault_lookup(d, false, PointerGetDatum(PG_GETARG_TEXT_PP(0)),
 					  Anum_vault_value, true, &found);
 	if (!found)
@@ -464,8 +468,11 @@ phi_guard_detokenize(PG_FUNCTION_ARGS)
 				 errmsg("token not found in domain \"%s\"", d->name),
 				 errdetail("It was never issued in this domain, or it was forgotten.")));
 	}
-	plain = decrypt_text_value(DatumGetByteaPP(ct), vault_aad(d), &key_id, key_name);
-	audit_access_note(AUDIT_ACCESS_DETOKENIZE, key_id, key_name);
+	aad = vault_aad(d);
+	crypto_decrypt(&d->decrypt, DatumGetByteaPP(ct), crypto_utf8(aad, (int) strlen(aad)),
+				   CRYPTO_REVEAL_CLEAR, &p);
+	plain = crypto_plain_text(&p);
+	audit_access_note(AUDIT_ACCESS_DETOKENIZE, p.key_id, p.key_name);
 	stats_count(PHI_STAT_DETOKENIZE);
 	PG_RETURN_TEXT_P(plain);
 }
@@ -486,16 +493,14 @@ phi_guard_token_forget(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(domain);
 	values[1] = PG_GETARG_DATUM(1);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM phi_guard.token_domains WHERE name OPERATOR(pg_catalog.=) $1",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "phi_guard: could not read token domains");
-	if (SPI_processed == 0)
+	if (spi_int("SELECT 1 FROM phi_guard.token_domains WHERE name OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("token domain \"%s\" does not exist", domain)));
-	if (SPI_execute_with_args("DELETE FROM phi_guard.token_vault WHERE domain OPERATOR(pg_catalog.=) $1 "
-							  "AND token OPERATOR(pg_catalog.=) $2",
-							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+	if (spi_run("DELETE FROM phi_guard.token_vault WHERE domain OPERATOR(pg_catalog.=) $1 "
+				"AND token OPERATOR(pg_catalog.=) $2",
+				2, types, values, NULL, false) != SPI_OK_DELETE)
 		elog(ERROR, "phi_guard: could not delete from the token vault");
 	gone = SPI_processed > 0;
 	SPI_finish();

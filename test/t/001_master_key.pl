@@ -39,35 +39,7 @@ $node->init;
 $node->append_conf('postgresql.conf', <<'EOC');
 log_min_messages = debug1
 log_min_error_statement = debug1
-include = 'phi_guard_test.conf'
 EOC
-
-sub quote_conf
-{
-	my ($v) = @_;
-	$v =~ s/'/''/g;
-	return "'$v'";
-}
-
-# Rewrite the phi_guard settings and restart (or start); returns the log
-# offset before the (re)start so callers can look at this start's messages.
-sub start_with
-{
-	my (%s) = @_;
-	my $conf = $node->data_dir . '/phi_guard_test.conf';
-	open my $fh, '>', $conf or die "could not write $conf: $!";
-	print $fh 'shared_preload_libraries = '
-	  . quote_conf($s{preload} // 'phi_guard') . "\n";
-	print $fh 'phi_guard.master_key_file = '
-	  . quote_conf($s{file} // '') . "\n";
-	print $fh 'phi_guard.master_key_command = '
-	  . quote_conf($s{command} // '') . "\n";
-	close $fh;
-	my $offset = -e $node->logfile ? -s $node->logfile : 0;
-	if   ($node->{_pid}) { $node->restart; }
-	else                 { $node->start; }
-	return $offset;
-}
 
 sub log_since
 {
@@ -75,19 +47,12 @@ sub log_since
 	return slurp_file($node->logfile, $offset);
 }
 
-# Run SQL that must fail with the given SQLSTATE; returns stderr.
-sub fails_with
+# Run SQL in database postgres that must fail with the given SQLSTATE;
+# returns stderr.
+sub fails
 {
 	my ($sql, $sqlstate, $name) = @_;
-	my ($out, $err) = ('', '');
-	my $rc = $node->psql(
-		'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out,
-		stderr => \$err);
-	ok($rc != 0 && $err =~ /^(?:psql:\S+ )?ERROR:\s+\Q$sqlstate\E:/m,
-		"$name: fails with SQLSTATE $sqlstate")
-	  or diag("psql exit code $rc, stdout: $out, stderr: $err");
-	return $err;
+	return fails_with($node, 'postgres', $sql, $sqlstate, $name);
 }
 
 my $decrypt_stored =
@@ -96,7 +61,7 @@ my $decrypt_stored =
 # ---------------------------------------------------------------------
 # (a) a 0600 key file works
 # ---------------------------------------------------------------------
-my $off = start_with(file => $good_file);
+my $off = restart_with($node, file => $good_file);
 $node->safe_psql('postgres', <<"EOS");
 CREATE EXTENSION phi_guard;
 SELECT phi_guard.phi_key_create('k1');
@@ -125,17 +90,17 @@ unlike(
 # (b) the same file with group read access is refused
 # ---------------------------------------------------------------------
 chmod(0640, $good_file) or die "chmod: $!";
-$off = start_with(file => $good_file);
-my $err = fails_with($decrypt_stored, 'PH003', '(b) 0640 key file, decrypt');
+$off = restart_with($node, file => $good_file);
+my $err = fails($decrypt_stored, 'PH003', '(b) 0640 key file, decrypt');
 like(
 	$err,
 	qr/^DETAIL:.*group or world access/m,
 	'(b) error says the file has group or world access');
-fails_with(
+fails(
 	"SELECT phi_guard.phi_encrypt('x', 'k1')",
 	'PH003',
 	'(b) 0640 key file, encrypt');
-fails_with(
+fails(
 	"SELECT phi_guard.phi_key_create('k2')",
 	'PH003',
 	'(b) 0640 key file, key create');
@@ -150,13 +115,13 @@ chmod(0600, $good_file) or die "chmod: $!";
 # ---------------------------------------------------------------------
 # (c) a different, well-formed master key cannot unwrap the data keys
 # ---------------------------------------------------------------------
-start_with(file => $wrong_file);
-$err = fails_with($decrypt_stored, 'PH004', '(c) wrong master key, decrypt');
+restart_with($node, file => $wrong_file);
+$err = fails($decrypt_stored, 'PH004', '(c) wrong master key, decrypt');
 like(
 	$err,
 	qr/cannot be unwrapped with the configured master key/,
 	'(c) error says the data key cannot be unwrapped');
-fails_with(
+fails(
 	"SELECT phi_guard.phi_encrypt('x', 'k1')",
 	'PH004',
 	'(c) wrong master key, encrypt under the existing key');
@@ -164,15 +129,15 @@ fails_with(
 # ---------------------------------------------------------------------
 # (d) master_key_command yielding the original key
 # ---------------------------------------------------------------------
-start_with(command => "cat $good_file");
+restart_with($node, command => "cat $good_file");
 is($node->safe_psql('postgres', $decrypt_stored),
 	$plaintext, '(d) key from master_key_command: stored value decrypts');
 
 # ---------------------------------------------------------------------
 # (e) a command that prints the key but exits 1 is refused
 # ---------------------------------------------------------------------
-start_with(command => "cat $good_file; exit 1");
-$err = fails_with($decrypt_stored, 'PH003', '(e) failing command');
+restart_with($node, command => "cat $good_file; exit 1");
+$err = fails($decrypt_stored, 'PH003', '(e) failing command');
 like(
 	$err,
 	qr/^DETAIL:.*master_key_command failed/m,
@@ -181,8 +146,8 @@ like(
 # ---------------------------------------------------------------------
 # (f) both settings at once is an error even when each would work
 # ---------------------------------------------------------------------
-start_with(file => $good_file, command => "cat $good_file");
-$err = fails_with($decrypt_stored, 'PH003', '(f) both settings');
+restart_with($node, file => $good_file, command => "cat $good_file");
+$err = fails($decrypt_stored, 'PH003', '(f) both settings');
 like(
 	$err,
 qr/^DETAIL:.*master_key_file and phi_guard\.master_key_command are both set/m,
@@ -191,8 +156,8 @@ qr/^DETAIL:.*master_key_file and phi_guard\.master_key_command are both set/m,
 # ---------------------------------------------------------------------
 # (g) neither setting
 # ---------------------------------------------------------------------
-start_with();
-$err = fails_with("SELECT phi_guard.phi_encrypt('x', 'k1')",
+restart_with($node);
+$err = fails("SELECT phi_guard.phi_encrypt('x', 'k1')",
 	'PH003', '(g) no setting');
 like(
 	$err,
@@ -203,8 +168,8 @@ like($err, qr/^DETAIL:.*both empty/m, '(g) error says both are empty');
 # ---------------------------------------------------------------------
 # (h) 63 hex characters
 # ---------------------------------------------------------------------
-start_with(file => $short_file);
-$err = fails_with($decrypt_stored, 'PH003', '(h) 63-character key');
+restart_with($node, file => $short_file);
+$err = fails($decrypt_stored, 'PH003', '(h) 63-character key');
 like(
 	$err,
 	qr/^DETAIL:.*64 hexadecimal characters/m,
@@ -213,8 +178,8 @@ like(
 # ---------------------------------------------------------------------
 # (i) not in shared_preload_libraries (the key file itself is fine)
 # ---------------------------------------------------------------------
-start_with(preload => '', file => $good_file);
-$err = fails_with(
+restart_with($node, preload => '', file => $good_file);
+$err = fails(
 	"SELECT phi_guard.phi_encrypt('x', 'k1')",
 	'PH003',
 	'(i) not preloaded, encrypt');
@@ -226,7 +191,7 @@ like(
 	$err,
 	qr/^HINT:.*shared_preload_libraries/m,
 	'(i) hint names shared_preload_libraries');
-fails_with($decrypt_stored, 'PH003', '(i) not preloaded, decrypt');
+fails($decrypt_stored, 'PH003', '(i) not preloaded, decrypt');
 
 # ---------------------------------------------------------------------
 # (j) no secret in the server log, across every start above

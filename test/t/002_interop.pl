@@ -25,16 +25,7 @@ my $checker = 'test/interop/spec_crypto.py';    # cwd is the tree root
 my $json    = JSON::PP->new->utf8->canonical;
 
 my $master_hex = random_hex();
-my $keydir     = PostgreSQL::Test::Utils::tempdir;
-my $key_file   = write_key_file($keydir, 'master.key', "$master_hex\n", 0600);
-
-my $node = PostgreSQL::Test::Cluster->new('interop');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
-$node->append_conf('postgresql.conf', <<"EOC");
-shared_preload_libraries = 'phi_guard'
-phi_guard.master_key_file = '$key_file'
-EOC
-$node->start;
+my ($node) = phi_guard_node('interop', key_hex => $master_hex, utf8 => 1);
 
 # ---------------------------------------------------------------------
 # helpers
@@ -70,21 +61,6 @@ sub run_checker
 	my $rc     = $? >> 8;
 	my $result = $rc == 0 ? $json->decode($out) : undef;
 	return ($rc, $result, $err);
-}
-
-# Run SQL that must fail with the given SQLSTATE; returns stderr.
-sub fails_with
-{
-	my ($db, $sql, $sqlstate, $name) = @_;
-	my ($out, $err) = ('', '');
-	my $rc = $node->psql(
-		$db, "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out,
-		stderr => \$err);
-	ok($rc != 0 && $err =~ /^(?:psql:\S+ )?ERROR:\s+\Q$sqlstate\E:/m,
-		"$name: fails with SQLSTATE $sqlstate")
-	  or diag("psql exit code $rc, stdout: $out, stderr: $err");
-	return $err;
 }
 
 # id => wrapped key hex for every live key version of a database
@@ -295,23 +271,21 @@ for my $i (0 .. $#py)
 }
 
 my $q = "'$pyct[1]'::phi_guard.phi_ciphertext";
-fails_with(
-	'postgres', "SELECT phi_guard.phi_decrypt($q, 'ctx:2')",
-	'PH001',    'python value with a wrong aad');
-fails_with(
-	'postgres', "SELECT phi_guard.phi_decrypt($q)",
-	'PH001',    'python value with its aad left out');
-fails_with(
-	'postgres',
+fails_with($node, 'postgres',
+	"SELECT phi_guard.phi_decrypt($q, 'ctx:2')",
+	'PH001', 'python value with a wrong aad');
+fails_with($node, 'postgres',
+	"SELECT phi_guard.phi_decrypt($q)",
+	'PH001', 'python value with its aad left out');
+fails_with($node, 'postgres',
 "SELECT phi_guard.phi_decrypt('$pyct[0]'::phi_guard.phi_ciphertext, 'ctx:1')",
 	'PH001',
 	'python value without aad, decrypted with one');
-fails_with(
-	'postgres',
+fails_with($node, 'postgres',
 	"SELECT phi_guard.phi_decrypt('$pyct[4]'::phi_guard.phi_ciphertext)",
 	'PH001',
 	'python value with the empty aad, decrypted without aad');
-fails_with('postgres',
+fails_with($node, 'postgres',
 	"SELECT phi_guard.phi_decrypt('$pyct[3]'::phi_guard.phi_ciphertext)",
 	'42804', 'python bytea value through phi_decrypt (text)');
 
@@ -323,8 +297,7 @@ is( $node->safe_psql(
 		'postgres', "SELECT phi_guard.phi_key_destroy('alpha', 1)"),
 	'1',
 	'alpha version 1 destroyed');
-fails_with(
-	'postgres',
+fails_with($node, 'postgres',
 "SELECT phi_guard.phi_decrypt(ct, 'clinic.patients.ssn:42') FROM vals WHERE name = 'a1_aad'",
 	'PH002',
 	'phi_guard value under the destroyed version');
@@ -337,7 +310,7 @@ is($rc, 0, 'independent implementation encrypts under the old data key')
   or diag("stderr: $err");
 my $late = $res ? $res->{encrypted}[0] : '';
 $err =
-  fails_with('postgres',
+  fails_with($node, 'postgres',
 	"SELECT phi_guard.phi_decrypt('$late'::phi_guard.phi_ciphertext)",
 	'PH002', 'python value under the destroyed version');
 like($err, qr/was destroyed/, 'error says the key was destroyed');

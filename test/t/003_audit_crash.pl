@@ -22,21 +22,13 @@ use Time::HiRes qw(usleep time);
 use PhiGuardTest;
 
 my $json    = JSON::PP->new->utf8;
-my $keydir  = PostgreSQL::Test::Utils::tempdir;
-my $key_file =
-  write_key_file($keydir, 'master.key', random_hex() . "\n", 0600);
-
-my $node = PostgreSQL::Test::Cluster->new('audit_crash');
-$node->init;
-$node->append_conf(
-	'postgresql.conf',
-	phi_guard_conf(
-		$key_file,
+my ($node) = phi_guard_node(
+	'audit_crash',
+	conf => [
 		"phi_guard.audit_seal_interval = '100ms'",
 		'max_connections = 40',
 		# the statements of 16 pgbench clients would only bloat the log
-		'log_statement = none'));
-$node->start;
+		'log_statement = none' ]);
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 
@@ -227,7 +219,7 @@ is($res->{blocks} . '/' . $res->{entries}, "$blocks/$entries",
 # ---------------------------------------------------------------------
 my $last = query('SELECT max(block_no) FROM phi_guard.audit_block');
 my $digest = query('SELECT phi_guard.phi_audit_digest()');
-my $digest_file = "$keydir/digest.json";
+my $digest_file = PostgreSQL::Test::Utils::tempdir . "/digest.json";
 PostgreSQL::Test::Utils::append_to_file($digest_file, $digest);
 is(query("SELECT ok FROM phi_guard.phi_audit_verify('$digest'::jsonb)"),
 	't', 'the intact chain verifies against the digest');

@@ -18,16 +18,11 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 use PhiGuardTest;
 
-my $keydir = PostgreSQL::Test::Utils::tempdir;
-my $key_file =
-  write_key_file($keydir, 'master.key', random_hex() . "\n", 0600);
-
 # the worker would seal at random moments; here only phi_audit_seal() does
-my $primary = PostgreSQL::Test::Cluster->new('audit_primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf',
-	phi_guard_conf($key_file, "phi_guard.audit_seal_interval = '1h'"));
-$primary->start;
+my ($primary) = phi_guard_node(
+	'audit_primary',
+	init => [ allows_streaming => 1 ],
+	conf => [ "phi_guard.audit_seal_interval = '1h'" ]);
 $primary->backup('b1');
 
 # the standby's postgresql.conf is the primary's, copied by the backup

@@ -20,15 +20,10 @@ my $python = '/usr/bin/python3';
 my $tool   = 'tools/recover.py';    # cwd is the tree root
 
 my $master_hex = random_hex();
-my $keydir     = PostgreSQL::Test::Utils::tempdir;
-my $key_file   = write_key_file($keydir, 'master.key', "$master_hex\n", 0600);
+my ($node, $key_file) = phi_guard_node('recover', key_hex => $master_hex, utf8 => 1);
 my $wrong_hex  = random_hex();
-my $wrong_file = write_key_file($keydir, 'wrong.key', "$wrong_hex\n", 0600);
-
-my $node = PostgreSQL::Test::Cluster->new('recover');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
-$node->append_conf('postgresql.conf', phi_guard_conf($key_file));
-$node->start;
+my $wrong_file =
+  write_key_file(PostgreSQL::Test::Utils::tempdir, 'wrong.key', "$wrong_hex\n", 0600);
 my $dsn = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
 
 # ---------------------------------------------------------------------
@@ -396,7 +391,7 @@ check_source('dsn', '--dsn', $dsn);
 # plain pg_dump, read with the server stopped
 # ---------------------------------------------------------------------
 
-my $dump = "$keydir/clinic.sql";
+my $dump = PostgreSQL::Test::Utils::tempdir . "/clinic.sql";
 ok($node->run_log([ 'pg_dump', '--format=plain', '--file', $dump, 'postgres' ]), 'pg_dump');
 $node->stop;
 

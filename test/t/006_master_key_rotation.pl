@@ -49,50 +49,16 @@ $node->init;
 $node->append_conf('postgresql.conf', <<'EOC');
 log_min_messages = debug1
 log_statement = all
-include = 'phi_guard_test.conf'
 EOC
-
-sub quote_conf
-{
-	my ($v) = @_;
-	$v =~ s/'/''/g;
-	return "'$v'";
-}
-
-# Rewrite the phi_guard settings and (re)start; returns the log offset
-# before the start.
-sub start_with
-{
-	my (%s) = @_;
-	my $conf = $node->data_dir . '/phi_guard_test.conf';
-	open my $fh, '>', $conf or die "could not write $conf: $!";
-	print $fh "shared_preload_libraries = 'phi_guard'\n";
-	print $fh 'phi_guard.master_key_file = '
-	  . quote_conf($s{file} // '') . "\n";
-	print $fh 'phi_guard.master_key_command = '
-	  . quote_conf($s{command} // '') . "\n";
-	close $fh;
-	my $offset = -e $node->logfile ? -s $node->logfile : 0;
-	if   ($node->{_pid}) { $node->restart; }
-	else                 { $node->start; }
-	return $offset;
-}
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-# Run SQL that must fail with the given SQLSTATE; returns stderr.
-sub fails_with
+# Run SQL in database postgres that must fail with the given SQLSTATE;
+# returns stderr.
+sub fails
 {
 	my ($sql, $sqlstate, $name) = @_;
-	my ($out, $err) = ('', '');
-	my $rc = $node->psql(
-		'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out,
-		stderr => \$err);
-	ok($rc != 0 && $err =~ /^(?:psql:\S+ )?ERROR:\s+\Q$sqlstate\E:/m,
-		"$name: fails with SQLSTATE $sqlstate")
-	  or diag("psql exit code $rc, stdout: $out, stderr: $err");
-	return $err;
+	return fails_with($node, 'postgres', $sql, $sqlstate, $name);
 }
 
 # Everything readable: plaintexts, blind index recomputed equal, tokens.
@@ -121,7 +87,7 @@ my $wrapped_count =
 # ---------------------------------------------------------------------
 # (a) keyring under master key A alone: data, blind index, tokens
 # ---------------------------------------------------------------------
-my $off = start_with(file => $a_file);
+my $off = restart_with($node, file => $a_file);
 sql(<<'EOS');
 CREATE EXTENSION phi_guard;
 CREATE ROLE regress_admin LOGIN IN ROLE phi_key_admin;
@@ -162,7 +128,7 @@ unlike(
 # (b) command printing B then A (no names): old data readable, new keys
 #     are wrapped under B
 # ---------------------------------------------------------------------
-$off = start_with(command => "cat $ba_plain");
+$off = restart_with($node, command => "cat $ba_plain");
 is(sql($check_all), $expect_all, '(b) command B,A: everything decrypts');
 like(
 	slurp_file($node->logfile, $off),
@@ -190,7 +156,7 @@ $md5_before = sql($ct_md5);
 # ---------------------------------------------------------------------
 # (c) file "new:B" then "old:A"; rewrap while another session is open
 # ---------------------------------------------------------------------
-start_with(file => $ba_file);
+restart_with($node, file => $ba_file);
 is(sql($status), "1:new:t:1:1 2:old:f:4:3",
 	'(c) file B,A with names: status shows both slots and their names');
 is($node->safe_psql('postgres', "SELECT fingerprint FROM phi_guard.phi_master_key_status() WHERE slot = 2"),
@@ -245,7 +211,7 @@ $open->quit;
 # ---------------------------------------------------------------------
 # (d) B alone: the old master key is no longer needed
 # ---------------------------------------------------------------------
-start_with(file => $b_file);
+restart_with($node, file => $b_file);
 is(sql($check_all), $expect_all,
 	'(d) B alone: everything decrypts, blind indexes match, tokens detokenize');
 is(sql($ct_md5), $md5_before, '(d) ciphertext bytes still unchanged');
@@ -256,14 +222,14 @@ is(sql($status), "1:-:t:5:4", '(d) status: one slot opening every key');
 # ---------------------------------------------------------------------
 # (e) A alone cannot unwrap the rewrapped keys
 # ---------------------------------------------------------------------
-start_with(file => $a_file);
-$err = fails_with("SELECT phi_guard.phi_decrypt(ct, 'row1') FROM stored WHERE id = 1",
+restart_with($node, file => $a_file);
+$err = fails("SELECT phi_guard.phi_decrypt(ct, 'row1') FROM stored WHERE id = 1",
 	'PH004', '(e) A alone, decrypt');
 like($err, qr/cannot be unwrapped with the configured master key/,
 	'(e) error says the data key cannot be unwrapped');
-fails_with("SELECT phi_guard.phi_blind_index('pt1', 'k1')",
+fails("SELECT phi_guard.phi_blind_index('pt1', 'k1')",
 	'PH004', '(e) A alone, blind index');
-fails_with('SELECT phi_guard.phi_master_key_rewrap()',
+fails('SELECT phi_guard.phi_master_key_rewrap()',
 	'PH004', '(e) A alone, rewrap refuses keys no loaded master key opens');
 is(sql($status), "1:-:t:0:0 none:-:f:5:4",
 	'(e) status counts the keys no loaded master key opens');
@@ -271,7 +237,7 @@ is(sql($status), "1:-:t:0:0 none:-:f:5:4",
 # ---------------------------------------------------------------------
 # (f) eight keys is the limit and works
 # ---------------------------------------------------------------------
-start_with(file => $eight_file);
+restart_with($node, file => $eight_file);
 is(sql($check_all), $expect_all, '(f) eight keys: everything decrypts');
 is(sql('SELECT count(*) FROM phi_guard.phi_master_key_status()'),
 	'8', '(f) status shows eight slots');
@@ -284,11 +250,11 @@ foreach my $case (sort keys %bad)
 {
 	my ($text, $re) = @{ $bad{$case} };
 	my $f = write_key_file($keydir, 'bad' . $i++ . '.key', $text, 0600);
-	$off = start_with(file => $f);
-	$err = fails_with("SELECT phi_guard.phi_decrypt(ct, 'row1') FROM stored WHERE id = 1",
+	$off = restart_with($node, file => $f);
+	$err = fails("SELECT phi_guard.phi_decrypt(ct, 'row1') FROM stored WHERE id = 1",
 		'PH003', "(g) $case, decrypt");
 	like($err, qr/^DETAIL:.*$re/m, "(g) $case: error says why");
-	fails_with('SELECT * FROM phi_guard.phi_master_key_status()',
+	fails('SELECT * FROM phi_guard.phi_master_key_status()',
 		'PH003', "(g) $case, status");
 	like(
 		slurp_file($node->logfile, $off),
@@ -296,8 +262,8 @@ foreach my $case (sort keys %bad)
 		"(g) $case: start-up warning in the server log");
 }
 my $bad_cmd = write_key_file($keydir, 'badcmd.key', $bad{'duplicate key'}[0], 0600);
-$off = start_with(command => "cat $bad_cmd");
-$err = fails_with("SELECT phi_guard.phi_encrypt('x', 'k1')",
+$off = restart_with($node, command => "cat $bad_cmd");
+$err = fails("SELECT phi_guard.phi_encrypt('x', 'k1')",
 	'PH003', '(g) command with a repeated key');
 like($err, qr/^DETAIL:.*master_key_command line 3 repeats the master key of line 1/m,
 	'(g) command: error says which line repeats');

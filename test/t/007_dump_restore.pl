@@ -38,24 +38,24 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use PhiGuardTest;
+use PhiGuardTest qw(:DEFAULT sql_error);
 
 my $master_hex = random_hex();
 my $other_hex  = random_hex();
-my $keydir     = PostgreSQL::Test::Utils::tempdir;
-my $key_file   = write_key_file($keydir, 'master.key', "$master_hex\n", 0600);
-my $other_file = write_key_file($keydir, 'other.key',  "$other_hex\n",  0600);
 my $dumpdir    = PostgreSQL::Test::Utils::tempdir;
 
-# only phi_audit_seal() seals, so block numbers and counts are stable;
-# $epoch: the transaction-id epoch to give the new cluster (pg_resetwal -e)
+# A cluster whose master key is $hex; only phi_audit_seal() seals, so
+# block numbers and counts are stable; $epoch: the transaction-id epoch to
+# give the new cluster (pg_resetwal -e)
 sub new_node
 {
-	my ($name, $kf, $epoch) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
-	$node->append_conf('postgresql.conf',
-		phi_guard_conf($kf, "phi_guard.audit_seal_interval = '1h'"));
+	my ($name, $hex, $epoch) = @_;
+	my ($node) = phi_guard_node(
+		$name,
+		key_hex => $hex,
+		utf8    => 1,
+		conf    => [ "phi_guard.audit_seal_interval = '1h'" ],
+		start   => 0);
 	command_ok([ 'pg_resetwal', '-e', $epoch, $node->data_dir ],
 		"$name: pg_resetwal -e $epoch") if defined $epoch;
 	$node->start;
@@ -70,18 +70,8 @@ sub token
 	return $t;
 }
 
-# Run SQL that must fail; returns (SQLSTATE or '', stderr).
-sub sql_error
-{
-	my ($node, $db, $sql) = @_;
-	my ($out, $err) = ('', '');
-	$node->psql($db, "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err);
-	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
-	return ($state // '', $err);
-}
 
-my $src = new_node('dump_src', $key_file);
+my $src = new_node('dump_src', $master_hex);
 my $pem = `python3 test/context/sign_context.py pem k1`;
 die "sign_context.py pem failed" if $? != 0;
 
@@ -286,7 +276,7 @@ sub load_globals
 # The runbook: a target whose transaction ids are ahead of the source's
 # (epoch 1 > the source's epoch 0), globals first, restore with
 # session_replication_role = replica.
-my $dst = new_node('dump_dst', $key_file, 1);
+my $dst = new_node('dump_dst', $master_hex, 1);
 load_globals($dst);
 my ($rc, $err) = restore($dst, 'clinic_fc', 'custom', 1);
 is($rc, 0, 'pg_restore of the custom dump succeeds') or diag($err);
@@ -403,7 +393,7 @@ check_restored($dst, 'clinic_plain');
 # a plain restore into a plain fresh cluster (no epoch step, triggers on)
 # ---------------------------------------------------------------------
 
-my $naive = new_node('dump_naive', $key_file);
+my $naive = new_node('dump_naive', $master_hex);
 load_globals($naive);
 ($rc, $err) = restore($naive, 'clinic', 'custom', 0);
 is($rc, 0, 'naive: pg_restore succeeds') or diag($err);
@@ -430,7 +420,7 @@ is($naive->safe_psql('clinic', q{SELECT risk FROM phi_guard.phi_check_config() W
 # another master key: the dump loads, nothing decrypts
 # ---------------------------------------------------------------------
 
-my $wrong = new_node('dump_wrongkey', $other_file);
+my $wrong = new_node('dump_wrongkey', $other_hex);
 $wrong->safe_psql('postgres', 'CREATE ROLE regress_owner LOGIN; CREATE ROLE regress_app LOGIN;');
 ($rc, $err) = restore($wrong, 'clinic', 'custom', 1, '--no-owner', '--no-privileges');
 is($rc, 0, 'another master key: pg_restore succeeds') or diag($err);

@@ -28,23 +28,16 @@ my $clients = 32;
 # (caches filling up) passes and a leak per call or per batch does not
 my $mem_bound_kb = 20 * 1024;
 
-my $keydir = PostgreSQL::Test::Utils::tempdir;
-my $key_file = write_key_file($keydir, 'master.key', random_hex() . "\n", 0600);
-
-my $node = PostgreSQL::Test::Cluster->new('soak');
-$node->init;
-$node->append_conf(
-	'postgresql.conf',
-	phi_guard_conf(
-		$key_file,
+my ($node) = phi_guard_node(
+	'soak',
+	conf => [
 		'max_connections = 50',
 		# the worker seals while the writers write
 		"phi_guard.audit_seal_interval = '1s'",
 		# the test tokens have a far expiry
 		'phi_guard.context_max_lifetime = 0',
 		# the statements of 32 clients would only bloat the log
-		'log_statement = none'));
-$node->start;
+		'log_statement = none' ]);
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 

@@ -1,13 +1,24 @@
-# Helpers shared by phi_guard's TAP tests.
+# PhiGuardTest - the set-up and helpers shared by phi_guard's TAP tests
+# (test/t/*.pl): a cluster with phi_guard preloaded and a master key of its
+# own, its phi_guard settings rewritten between restarts, the expected
+# failure of a statement, and the independent audit verifier.  The tests
+# run from the root of the tree (make installcheck and test/run-tests.sh
+# put this folder on prove's include path).
 package PhiGuardTest;
 
 use strict;
 use warnings;
 use Exporter 'import';
 use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
 
-our @EXPORT =
-  qw(random_hex write_key_file phi_guard_conf verify_audit_py audit_seal_quiet);
+our @EXPORT = qw(random_hex write_key_file phi_guard_conf phi_guard_node
+  restart_with fails_with verify_audit_py audit_seal_quiet);
+# on request (use PhiGuardTest qw(:DEFAULT sql_error)): a test may have its
+# own sql_error
+our @EXPORT_OK = qw(sql_error);
 
 # 32 random bytes as 64 hexadecimal characters: a master key's text form.
 sub random_hex
@@ -30,16 +41,98 @@ sub write_key_file
 	return $path;
 }
 
+# A postgresql.conf string literal.
+sub quote_conf
+{
+	my ($v) = @_;
+	$v =~ s/'/''/g;
+	return "'$v'";
+}
+
 # postgresql.conf lines that preload phi_guard with the given master key
 # file, followed by any extra lines.
 sub phi_guard_conf
 {
 	my ($key_file, @extra) = @_;
-	(my $quoted = $key_file) =~ s/'/''/g;
 	return join("\n",
 		"shared_preload_libraries = 'phi_guard'",
-		"phi_guard.master_key_file = '$quoted'", @extra)
+		'phi_guard.master_key_file = ' . quote_conf($key_file), @extra)
 	  . "\n";
+}
+
+# A new cluster $name that preloads phi_guard with a master key file of its
+# own (mode 0600, in a fresh temporary folder), started unless start => 0.
+# Options: key_hex (the master key; default a random one), utf8 => 1
+# (initdb with UTF8 encoding and the C locale), init (more arguments of
+# init, such as allows_streaming => 1), conf (a list of more
+# postgresql.conf lines).  Returns ($node, $key_file).
+sub phi_guard_node
+{
+	my ($name, %opt) = @_;
+	my $key_file = write_key_file(PostgreSQL::Test::Utils::tempdir,
+		'master.key', ($opt{key_hex} // random_hex()) . "\n", 0600);
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	my @init = @{ $opt{init} // [] };
+	push @init, extra => [ '--encoding=UTF8', '--locale=C' ] if $opt{utf8};
+	$node->init(@init);
+	$node->append_conf('postgresql.conf',
+		phi_guard_conf($key_file, @{ $opt{conf} // [] }));
+	$node->start if $opt{start} // 1;
+	return ($node, $key_file);
+}
+
+# (Re)start $node with these phi_guard settings, which replace the previous
+# ones: preload (shared_preload_libraries, default 'phi_guard'), file
+# (phi_guard.master_key_file) and command (phi_guard.master_key_command),
+# each empty when not given.  They are written to phi_guard_test.conf in
+# the data directory, which postgresql.conf includes (the include is added
+# on the first call).  Returns the log offset before the (re)start, so the
+# caller can read this start's messages.
+sub restart_with
+{
+	my ($node, %s) = @_;
+	my $conf = $node->data_dir . '/phi_guard_test.conf';
+	$node->append_conf('postgresql.conf', "include = 'phi_guard_test.conf'")
+	  unless -e $conf;
+	open my $fh, '>', $conf or die "could not write $conf: $!";
+	print $fh 'shared_preload_libraries = '
+	  . quote_conf($s{preload} // 'phi_guard') . "\n";
+	print $fh 'phi_guard.master_key_file = ' . quote_conf($s{file} // '') . "\n";
+	print $fh 'phi_guard.master_key_command = '
+	  . quote_conf($s{command} // '') . "\n";
+	close $fh;
+	my $offset = -e $node->logfile ? -s $node->logfile : 0;
+	if   ($node->{_pid}) { $node->restart; }
+	else                 { $node->start; }
+	return $offset;
+}
+
+# One test: $sql in database $db of $node fails with SQLSTATE $sqlstate
+# (VERBOSITY verbose shows it); returns psql's stderr.
+sub fails_with
+{
+	my ($node, $db, $sql, $sqlstate, $name) = @_;
+	my ($out, $err) = ('', '');
+	my $rc = $node->psql(
+		$db, "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out,
+		stderr => \$err);
+	ok($rc != 0 && $err =~ /^(?:psql:\S+ )?ERROR:\s+\Q$sqlstate\E:/m,
+		"$name: fails with SQLSTATE $sqlstate")
+	  or diag("psql exit code $rc, stdout: $out, stderr: $err");
+	return $err;
+}
+
+# Run $sql, which should fail, in database $db of $node; returns (its
+# SQLSTATE, or '' when it did not fail with one, and psql's stderr).
+sub sql_error
+{
+	my ($node, $db, $sql) = @_;
+	my ($out, $err) = ('', '');
+	$node->psql($db, "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out, stderr => \$err);
+	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
+	return ($state // '', $err);
 }
 
 # Run the independent verifier tools/verify_audit.py (cwd: the tree root)

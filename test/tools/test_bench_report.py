@@ -1,4 +1,4 @@
-"""Tests of scripts/bench-report.py: the psql tables printed by bench/*.sql
+"""Tests of bench/report.py: the psql tables printed by bench/*.sql
 and bench/audit.sh are parsed into the right ratios and verdicts, a missing
 or failed results file is skipped with a note, and bench/chart.svg is
 well-formed XML with one bar per measured comparison and one marker per
@@ -22,7 +22,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REPORT = os.path.join(ROOT, "scripts", "bench-report.py")
+REPORT = os.path.join(ROOT, "bench", "report.py")
 
 _spec = importlib.util.spec_from_file_location("bench_report", REPORT)
 bench_report = importlib.util.module_from_spec(_spec)

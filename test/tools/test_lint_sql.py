@@ -1,4 +1,4 @@
-"""Tests of scripts/lint-sql.py: each hazard class is caught on a small
+"""Tests of test/lint-sql.py: each hazard class is caught on a small
 synthetic script, a clean script passes, and the repository's own install
 and upgrade scripts pass.
 
@@ -13,7 +13,7 @@ import tempfile
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LINT = os.path.join(ROOT, "scripts", "lint-sql.py")
+LINT = os.path.join(ROOT, "test", "lint-sql.py")
 
 _spec = importlib.util.spec_from_file_location("lint_sql", LINT)
 lint_sql = importlib.util.module_from_spec(_spec)
@@ -99,8 +99,15 @@ class CleanScripts(unittest.TestCase):
 
     def test_repository_scripts_pass(self):
         files = lint_sql.default_files()
-        names = [os.path.basename(f) for f in files]
+        names = [os.path.relpath(f, ROOT) for f in files]
+        # the released install script, every update script and the pieces
+        # of the generated install script, not the generated script itself
         self.assertIn("phi_guard--0.1.0.sql", names)
+        self.assertIn("phi_guard--0.1.0--0.2.0.sql", names)
+        self.assertIn("phi_guard--0.2.0--0.3.0.sql", names)
+        self.assertIn(os.path.join("src", "common", "schema.sql"), names)
+        self.assertIn(os.path.join("src", "reports.sql"), names)
+        self.assertNotIn("phi_guard--%s.sql" % lint_sql.current_version(), names)
         linter = lint_sql.Linter()
         for f in files:
             linter.lint_file(f)
@@ -166,6 +173,16 @@ class InstallScriptCreate(unittest.TestCase):
         self.assertEqual(len(p), 1)
         self.assertIn("CREATE OR REPLACE in the install script", p[0])
         self.assertEqual(lint(s, UPGRADE), [])
+
+    def test_pieces_are_install_script(self):
+        s = "CREATE OR REPLACE FUNCTION phi_guard.x() RETURNS void AS 'MODULE_PATHNAME', 'x' LANGUAGE C;\n"
+        piece = os.path.join(ROOT, "src", "keys", "keys.sql")
+        p = lint(s, piece)
+        self.assertEqual(len(p), 1, p)
+        self.assertIn("CREATE OR REPLACE in the install script", p[0])
+        # an update script in a tree copied under some .../src/ stays one
+        copied = os.path.join(tempfile.gettempdir(), "src", UPGRADE)
+        self.assertEqual(lint(s, copied), [])
 
     def test_if_not_exists_in_install_script(self):
         p = lint("CREATE TABLE IF NOT EXISTS phi_guard.t (a pg_catalog.int4);\n", INSTALL)
@@ -253,6 +270,15 @@ class FunctionCalls(unittest.TestCase):
             "          pg_catalog.substring('abc' FROM 2), 1 OPERATOR(pg_catalog.=) ANY (ARRAY[1]);\n"
             "  RETURN (SELECT 1) ;")), [])
 
+    def test_column_lists_of_aliases_and_ctes_are_not_calls(self):
+        self.assertEqual(lint(plbody(
+            "  PERFORM t.a FROM pg_catalog.generate_series(1, 2) t(a);\n"
+            "  PERFORM u.a FROM pg_catalog.generate_series(1, 2) AS u(a);\n"
+            "  WITH RECURSIVE tree (a) AS (SELECT 1) SELECT tree.a INTO x FROM tree;")), [])
+        # a call after a CTE's AS ( is still a call
+        p = lint(plbody("  WITH w AS (SELECT now()) SELECT 1 INTO x FROM w;"))
+        self.assertEqual(len(p), 1, p)
+
     def test_allow_list_is_explicit(self):
         # the allow-list names SQL syntax only, no ordinary function
         for name in ["format", "now", "count", "current_setting", "concat", "lower"]:
@@ -277,6 +303,14 @@ class CommandLine(unittest.TestCase):
         good = self.run_lint(CLEAN, INSTALL)
         self.assertEqual(good.returncode, 0, good.stdout)
         self.assertEqual(good.stdout.splitlines(), ["lint-sql: 0 problems in 1 files"])
+
+    def test_no_script_is_a_failure(self):
+        found = lint_sql.default_files
+        lint_sql.default_files = lambda: []
+        try:
+            self.assertEqual(lint_sql.main(["lint-sql.py"]), 1)
+        finally:
+            lint_sql.default_files = found
 
 
 if __name__ == "__main__":

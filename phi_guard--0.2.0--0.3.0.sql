@@ -1,0 +1,1098 @@
+\echo Use "ALTER EXTENSION phi_guard UPDATE TO '0.3.0'" to load this file. \quit
+
+-- phi_guard 0.2.0 -> 0.3.0: the changes of 0.3.0 only (a delta).
+--
+-- A fresh CREATE EXTENSION does not run this file: it runs the generated
+-- install script phi_guard--0.3.0.sql, which the Makefile builds from the
+-- SQL pieces it lists in SQL_PIECES (src/*/*.sql, src/reports.sql: the
+-- current definition of every object).  So every change of 0.3.0 is
+-- written twice: in its piece, as the object is now, and here, as the step
+-- from 0.2.0.  test/t/008_upgrade.pl checks that 0.1.0 -> 0.2.0 -> 0.3.0
+-- and a fresh install give the same objects, definitions, comments and
+-- privileges.
+-- Rules: new objects with plain CREATE; CREATE OR REPLACE only for a
+-- function whose body or settings change (never to change its signature or
+-- result type: DROP and CREATE it, and grant again); every reference
+-- qualified; every SECURITY DEFINER function pins search_path; COMMENT ON
+-- every new function; nothing executable by PUBLIC unless said so.  Append
+-- each change as a section of its own, headed by what it is for.
+
+------------------------------------------------------------------------
+-- Every function has a comment (install-script rule)
+------------------------------------------------------------------------
+
+COMMENT ON FUNCTION phi_guard.phi_ciphertext_in(pg_catalog.cstring) IS
+  'input function of phi_ciphertext: phi1:<base64>, validated';
+COMMENT ON FUNCTION phi_guard.phi_ciphertext_out(phi_guard.phi_ciphertext) IS
+  'output function of phi_ciphertext: phi1:<base64>';
+COMMENT ON FUNCTION phi_guard.phi_ciphertext_recv(pg_catalog.internal) IS
+  'binary input function of phi_ciphertext: the raw bytes, validated';
+COMMENT ON FUNCTION phi_guard.phi_ciphertext_send(phi_guard.phi_ciphertext) IS
+  'binary output function of phi_ciphertext: the raw bytes';
+COMMENT ON FUNCTION phi_guard.audit_append_only() IS
+  'internal: refuses UPDATE, DELETE and TRUNCATE of audit entries and blocks';
+COMMENT ON FUNCTION phi_guard.audit_ddl() IS
+  'internal, event trigger: DDL on audited, protected and phi_guard''s own tables is an audit entry';
+COMMENT ON FUNCTION phi_guard.audit_ddl_drop() IS
+  'internal, event trigger: dropping an audited table, one of its audit triggers or a phi_guard policy is an audit entry';
+
+-- end of section: function comments
+
+------------------------------------------------------------------------
+-- Protection follows the data and only phi_guard's own functions weaken
+-- it (issue 11, src/guard)
+------------------------------------------------------------------------
+-- From this version the library refuses, for tables registered in
+-- phi_guard.protected_tables or phi_guard.audited_tables, every statement
+-- that would switch off row security or FORCE, alter or drop a restrictive
+-- policy, or disable, rename or drop an audit trigger; it extends both to
+-- new partitions and inheritance children.  Here: auditing and DDL
+-- auditing as in src/audit/audit.sql, the registry and functions of
+-- src/guard/guard.sql, then the tables protected or audited before.
+
+-- A table with its partitions and inheritance children, all levels, each
+-- after every parent of its own (phi_audit_enable and phi_audit_disable
+-- here, the guard's phi_protect_table and phi_unprotect_table).
+CREATE FUNCTION phi_guard.table_tree(tbl pg_catalog.regclass) RETURNS SETOF pg_catalog.regclass
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+  WITH RECURSIVE tree (relid, depth) AS (
+    SELECT tbl::pg_catalog.oid, 0
+    UNION ALL
+    SELECT i.inhrelid, t.depth OPERATOR(pg_catalog.+) 1
+      FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+  SELECT t.relid::pg_catalog.regclass FROM tree t
+   GROUP BY t.relid ORDER BY pg_catalog.max(t.depth), t.relid
+$$;
+COMMENT ON FUNCTION phi_guard.table_tree(pg_catalog.regclass) IS
+  'internal: a table and its partitions and inheritance children, each after its parents';
+
+-- Auditing covers the table's partitions and inheritance children, present
+-- (here) and future (src/guard calls it for a new one).  A statement fires
+-- the statement triggers of the table it names only, so every table of the
+-- tree has its own four and each change is recorded once, under the name of
+-- the table the statement named.  A re-run verifies them: a missing audit
+-- trigger is created again, a disabled one enabled (audit triggers are
+-- found by their function, never by their names).
+CREATE OR REPLACE FUNCTION phi_guard.phi_audit_enable(tbl pg_catalog.regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  fn pg_catalog.oid := 'phi_guard.audit_trigger()'::pg_catalog.regprocedure;
+  kind "char";
+  nsp pg_catalog.oid;
+  parent pg_catalog.regclass;
+  t pg_catalog.regclass;
+  ev record;
+  trig record;
+  repaired pg_catalog.bool;
+  acted pg_catalog.bool := false;
+BEGIN
+  SELECT c.relkind, c.relnamespace INTO kind, nsp
+    FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF kind IS NULL OR kind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
+    RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
+  END IF;
+  IF nsp OPERATOR(pg_catalog.=) 'phi_guard'::pg_catalog.regnamespace THEN
+    RAISE EXCEPTION 'phi_guard''s own tables cannot be audited this way' USING ERRCODE = '42809';
+  END IF;
+  -- a change made through a parent fires the parent's triggers only
+  SELECT i.inhparent::pg_catalog.regclass INTO parent FROM pg_catalog.pg_inherits i
+   WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl
+     AND NOT EXISTS (SELECT FROM phi_guard.audited_tables a
+                      WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent)
+   LIMIT 1;
+  IF parent IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot audit % alone: its rows also change through %, which is not audited', tbl, parent
+      USING ERRCODE = '55000',
+            HINT = pg_catalog.format('Audit %s: that covers its partitions and inheritance children.', parent);
+  END IF;
+  FOR t IN SELECT phi_guard.table_tree(tbl) LOOP
+    IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t)
+       OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
+      RAISE EXCEPTION 'cannot audit %: its partition or child % is not a table', tbl, t
+        USING ERRCODE = '42809';
+    END IF;
+    repaired := false;
+    FOR ev IN SELECT * FROM (VALUES
+        ('phi_guard_audit_ins', 4, 'INSERT', 'REFERENCING NEW TABLE AS phi_new'),
+        ('phi_guard_audit_upd', 16, 'UPDATE', 'REFERENCING OLD TABLE AS phi_old NEW TABLE AS phi_new'),
+        ('phi_guard_audit_del', 8, 'DELETE', 'REFERENCING OLD TABLE AS phi_old'),
+        ('phi_guard_audit_trunc', 32, 'TRUNCATE', '')) AS e (name, bit, event, transition) LOOP
+      SELECT g.tgname, g.tgenabled INTO trig FROM pg_catalog.pg_trigger g
+       WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgfoid OPERATOR(pg_catalog.=) fn
+         AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) ev.bit) OPERATOR(pg_catalog.<>) 0
+       LIMIT 1;
+      IF trig.tgname IS NULL THEN
+        EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT '
+                                  'EXECUTE FUNCTION phi_guard.audit_trigger()',
+                                  ev.name, ev.event, t, ev.transition);
+        repaired := true;
+      ELSIF trig.tgenabled OPERATOR(pg_catalog.<>) 'O' THEN
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER %I', t, trig.tgname);
+        repaired := true;
+      END IF;
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) t) THEN
+      INSERT INTO phi_guard.audited_tables (relid) VALUES (t);
+      PERFORM phi_guard.audit_event('audit_enable', t,
+        CASE WHEN t OPERATOR(pg_catalog.=) tbl THEN NULL
+             ELSE pg_catalog.jsonb_build_object('parent', tbl::pg_catalog.text) END);
+      acted := true;
+    ELSIF repaired THEN
+      PERFORM phi_guard.audit_event('audit_enable', t, '{"repaired": true}'::pg_catalog.jsonb);
+      RAISE WARNING 'the audit triggers of % had been removed or disabled; restored', t;
+      acted := true;
+    END IF;
+  END LOOP;
+  IF NOT acted THEN
+    RAISE NOTICE 'auditing of % is already enabled', tbl;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_audit_enable(pg_catalog.regclass) IS
+  'audits every INSERT, UPDATE, DELETE and TRUNCATE on a table and its partitions and children, present and future; a re-run repairs; requires phi_audit_admin';
+
+-- Ends the auditing of a table with its partitions and children, not of a
+-- partition or child alone while its parent stays audited.
+CREATE OR REPLACE FUNCTION phi_guard.phi_audit_disable(tbl pg_catalog.regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  fn pg_catalog.oid := 'phi_guard.audit_trigger()'::pg_catalog.regprocedure;
+  parent pg_catalog.regclass;
+  t pg_catalog.regclass;
+  trig pg_catalog.name;
+BEGIN
+  IF NOT EXISTS (SELECT FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) tbl) THEN
+    RAISE NOTICE 'auditing of % is not enabled', tbl;
+    RETURN;
+  END IF;
+  SELECT i.inhparent::pg_catalog.regclass INTO parent FROM pg_catalog.pg_inherits i
+    JOIN phi_guard.audited_tables a ON a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent
+   WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl LIMIT 1;
+  IF parent IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot stop auditing % alone: it is a partition or child of audited table %', tbl, parent
+      USING ERRCODE = '55000',
+            HINT = pg_catalog.format('Run phi_audit_disable on %s: that covers its partitions and inheritance children.', parent);
+  END IF;
+  FOR t IN SELECT phi_guard.table_tree(tbl) LOOP
+    -- out of the registry first: src/guard then lets the triggers go
+    DELETE FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) t;
+    CONTINUE WHEN NOT FOUND;
+    FOR trig IN SELECT g.tgname FROM pg_catalog.pg_trigger g
+                 WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgfoid OPERATOR(pg_catalog.=) fn LOOP
+      EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trig, t);
+    END LOOP;
+    PERFORM phi_guard.audit_event('audit_disable', t,
+      CASE WHEN t OPERATOR(pg_catalog.=) tbl THEN NULL
+           ELSE pg_catalog.jsonb_build_object('parent', tbl::pg_catalog.text) END);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_audit_disable(pg_catalog.regclass) IS
+  'removes the audit triggers of a table and its partitions and children (itself an audit entry); requires phi_audit_admin';
+
+-- DDL on audited tables (ALTER TABLE ..., DROP TRIGGER, DROP TABLE), on
+-- phi_guard's own tables and on tables under row security, protected
+-- tables among them (ALTER TABLE, CREATE / ALTER / DROP POLICY), is itself
+-- an audit entry; the extension's own scripts are not entries.  Tables are
+-- recognised by the registry and their catalog state, audit triggers by
+-- their function, never by a name.
+CREATE OR REPLACE FUNCTION phi_guard.audit_ddl() RETURNS event_trigger
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  fn pg_catalog.oid := 'phi_guard.audit_trigger()'::pg_catalog.regprocedure;
+  r record;
+  enabled pg_catalog.bool;
+BEGIN
+  FOR r IN SELECT c.objid, c.command_tag, x.relrowsecurity, x.relforcerowsecurity
+             FROM pg_catalog.pg_event_trigger_ddl_commands() c
+             JOIN pg_catalog.pg_class x ON x.oid OPERATOR(pg_catalog.=) c.objid
+            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+              -- not the extension's own scripts (CREATE / ALTER EXTENSION)
+              AND NOT c.in_extension
+              AND (c.objid OPERATOR(pg_catalog.=) ANY (SELECT a.relid::pg_catalog.oid FROM phi_guard.audited_tables a)
+                   OR c.schema_name OPERATOR(pg_catalog.=) 'phi_guard'
+                   OR x.relrowsecurity OR x.relforcerowsecurity)
+  LOOP
+    SELECT pg_catalog.bool_and(t.tgenabled OPERATOR(pg_catalog.<>) 'D') INTO enabled
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.objid AND t.tgfoid OPERATOR(pg_catalog.=) fn;
+    PERFORM phi_guard.audit_event('ddl', r.objid::pg_catalog.regclass,
+      pg_catalog.jsonb_build_object('command', r.command_tag, 'audit_triggers_enabled', enabled)
+      OPERATOR(pg_catalog.||)
+      CASE WHEN r.relrowsecurity OR r.relforcerowsecurity
+           THEN pg_catalog.jsonb_build_object('row_security', r.relrowsecurity,
+                                              'force_row_security', r.relforcerowsecurity)
+           ELSE '{}'::pg_catalog.jsonb END);
+  END LOOP;
+  -- CREATE / ALTER POLICY on a table under row security
+  FOR r IN SELECT p.polrelid, p.polname, c.command_tag
+             FROM pg_catalog.pg_event_trigger_ddl_commands() c
+             JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) c.objid
+             JOIN pg_catalog.pg_class x ON x.oid OPERATOR(pg_catalog.=) p.polrelid
+            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+              AND NOT c.in_extension
+              AND (x.relrowsecurity OR x.relforcerowsecurity)
+  LOOP
+    PERFORM phi_guard.audit_event('ddl', r.polrelid::pg_catalog.regclass,
+      pg_catalog.jsonb_build_object('command', r.command_tag, 'policy', r.polname));
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.audit_ddl() IS
+  'internal, event trigger: DDL on audited tables, on tables under row security and on phi_guard''s own tables is an audit entry';
+
+CREATE OR REPLACE FUNCTION phi_guard.audit_ddl_drop() RETURNS event_trigger
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  r record;
+  tbl pg_catalog.regclass;
+BEGIN
+  FOR r IN SELECT d.objid, d.object_type, d.object_identity, d.address_names
+             FROM pg_catalog.pg_event_trigger_dropped_objects() d LOOP
+    IF r.object_type OPERATOR(pg_catalog.=) 'table'
+       AND EXISTS (SELECT FROM phi_guard.audited_tables a
+                    WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid) THEN
+      DELETE FROM phi_guard.audited_tables a WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) r.objid;
+      PERFORM phi_guard.audit_event('ddl', NULL,
+        pg_catalog.jsonb_build_object('command', 'DROP TABLE', 'object', r.object_identity));
+    ELSIF r.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['trigger', 'policy']) THEN
+      -- of a table that stays (not DROP TABLE): a trigger of an audited
+      -- table, a policy of a table under row security
+      tbl := pg_catalog.to_regclass(pg_catalog.quote_ident(r.address_names[1]) OPERATOR(pg_catalog.||) '.'
+                                    OPERATOR(pg_catalog.||) pg_catalog.quote_ident(r.address_names[2]));
+      IF (r.object_type OPERATOR(pg_catalog.=) 'trigger'
+          AND EXISTS (SELECT FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) tbl))
+         OR (r.object_type OPERATOR(pg_catalog.=) 'policy'
+             AND EXISTS (SELECT FROM pg_catalog.pg_class x
+                          WHERE x.oid OPERATOR(pg_catalog.=) tbl
+                            AND (x.relrowsecurity OR x.relforcerowsecurity))) THEN
+        PERFORM phi_guard.audit_event('ddl', NULL,
+          pg_catalog.jsonb_build_object('command', 'DROP ' OPERATOR(pg_catalog.||) pg_catalog.upper(r.object_type),
+                                        'object', r.object_identity));
+      END IF;
+    END IF;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.audit_ddl_drop() IS
+  'internal, event trigger: dropping an audited table, a trigger of one or a policy of a table under row security is an audit entry';
+
+REVOKE ALL ON FUNCTION phi_guard.table_tree(pg_catalog.regclass) FROM PUBLIC;
+
+-- Tables protected by phi_protect_table: each partition and inheritance
+-- child has a row of its own (kept by pg_dump; relid follows a renamed
+-- table, tenant_column a renamed column).
+CREATE TABLE phi_guard.protected_tables (
+  relid         pg_catalog.regclass NOT NULL,
+  tenant_column pg_catalog.name NOT NULL,
+  protected_at  pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  protected_by  pg_catalog.name NOT NULL DEFAULT SESSION_USER,
+  CONSTRAINT protected_tables_pkey PRIMARY KEY (relid)
+);
+COMMENT ON TABLE phi_guard.protected_tables IS
+  'tables protected by phi_protect_table, partitions and inheritance children included';
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.protected_tables', '');
+
+-- The work of phi_protect_table, for tbl and then each of its partitions
+-- and inheritance children.  Run as the extension's owner by the C entry
+-- point, which has checked that the caller owns tbl.  A first run creates
+-- the restrictive tenant wall and two permissive policies; a re-run keeps
+-- the permissive ones as they were tuned (a dropped phi_guard_tenant_access
+-- stays dropped) and verifies the rest: row security on and forced, the
+-- wall present, restrictive, for all commands and every role, with the rule
+-- it was given; whatever had been changed is restored and named in a
+-- WARNING and the audit entry.  While it works, the table is out of the
+-- registry (in this transaction only), so that the guard lets it repair.
+CREATE FUNCTION phi_guard.protect_apply(tbl pg_catalog.regclass, tenant_column pg_catalog.name)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  cls record;
+  typ pg_catalog.regtype;
+  cond pg_catalog.text;
+  registered pg_catalog.name;
+  parent pg_catalog.regclass;
+  wall record;
+  rule_before pg_catalog.text;
+  repaired pg_catalog.text[] := '{}';
+  t pg_catalog.regclass;
+  r record;
+BEGIN
+  SELECT c.relkind, c.relnamespace, c.relowner, c.relrowsecurity, c.relforcerowsecurity INTO cls
+    FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF cls.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
+    RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809',
+      DETAIL = 'Row level security protects tables and partitioned tables only.';
+  END IF;
+  IF cls.relnamespace OPERATOR(pg_catalog.=) 'phi_guard'::pg_catalog.regnamespace THEN
+    RAISE EXCEPTION 'phi_guard''s own tables cannot be protected this way' USING ERRCODE = '42809';
+  END IF;
+  SELECT a.atttypid::pg_catalog.regtype INTO typ FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) tenant_column
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF typ IS NULL THEN
+    RAISE EXCEPTION 'column "%" of "%" does not exist', tenant_column, tbl USING ERRCODE = '42703';
+  END IF;
+  IF typ OPERATOR(pg_catalog.<>) ALL (ARRAY['text', 'character varying', 'uuid', 'smallint',
+                                             'integer', 'bigint']::pg_catalog.regtype[]) THEN
+    RAISE EXCEPTION 'tenant column "%" has type %', tenant_column, typ USING ERRCODE = '42804',
+      HINT = 'The tenant column must be text, varchar, uuid, smallint, integer or bigint.';
+  END IF;
+  -- rows of a partition or child are also read and changed through its
+  -- parents, which apply their own policies, not the child's
+  SELECT i.inhparent::pg_catalog.regclass INTO parent FROM pg_catalog.pg_inherits i
+   WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl
+     AND NOT EXISTS (SELECT FROM phi_guard.protected_tables p
+                      WHERE p.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent)
+   LIMIT 1;
+  IF parent IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot protect % alone: its rows are also reached through %, which is not protected',
+      tbl, parent USING ERRCODE = '55000',
+      HINT = pg_catalog.format('Protect %s: that covers its partitions and inheritance children.', parent);
+  END IF;
+  SELECT p.tenant_column INTO registered FROM phi_guard.protected_tables p
+   WHERE p.relid OPERATOR(pg_catalog.=) tbl;
+  IF registered OPERATOR(pg_catalog.<>) tenant_column THEN
+    RAISE EXCEPTION '% is protected on tenant column "%"', tbl, registered USING ERRCODE = '42501',
+      DETAIL = 'Moving the tenant wall to another column would change which tenant sees each row.',
+      HINT = 'To protect it on another column, a phi_key_admin runs phi_unprotect_table first.';
+  END IF;
+
+  -- the context's tenant, once per query (an InitPlan), cast to the column's
+  -- type; a tenant that is not of that type matches no row (no error)
+  IF typ OPERATOR(pg_catalog.=) ANY (ARRAY['text', 'character varying']::pg_catalog.regtype[]) THEN
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT phi_guard.phi_tenant_id())::%s',
+                              tenant_column, typ);
+  ELSE
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT CASE WHEN phi_guard.phi_tenant_id() '
+                              'OPERATOR(pg_catalog.~) %L THEN phi_guard.phi_tenant_id()::%s END)',
+                              tenant_column,
+                              CASE
+                                WHEN typ OPERATOR(pg_catalog.=) 'uuid'::pg_catalog.regtype
+                                  THEN '^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$'
+                                WHEN typ OPERATOR(pg_catalog.=) 'smallint'::pg_catalog.regtype THEN '^-?[0-9]{1,4}$'
+                                WHEN typ OPERATOR(pg_catalog.=) 'integer'::pg_catalog.regtype THEN '^-?[0-9]{1,9}$'
+                                ELSE '^-?[0-9]{1,18}$' END,
+                              typ);
+  END IF;
+
+  DELETE FROM phi_guard.protected_tables p WHERE p.relid OPERATOR(pg_catalog.=) tbl;
+  IF registered IS NOT NULL AND NOT (cls.relrowsecurity AND cls.relforcerowsecurity) THEN
+    repaired := repaired OPERATOR(pg_catalog.||) 'row security'::pg_catalog.text;
+  END IF;
+  EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
+
+  SELECT p.oid, p.polpermissive, p.polcmd,
+         pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
+                              pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                              pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS rule
+    INTO wall FROM pg_catalog.pg_policy p
+   WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant';
+  IF wall.oid IS NOT NULL AND NOT wall.polpermissive AND wall.polcmd OPERATOR(pg_catalog.=) '*' THEN
+    rule_before := wall.rule;
+    EXECUTE pg_catalog.format('ALTER POLICY phi_guard_tenant ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
+                              tbl, cond, cond);
+    IF rule_before OPERATOR(pg_catalog.<>) (
+         SELECT pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
+                                     pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                     pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
+           FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) wall.oid) THEN
+      repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s rule or roles'::pg_catalog.text;
+    END IF;
+  ELSE
+    IF wall.oid IS NOT NULL THEN
+      EXECUTE pg_catalog.format('DROP POLICY phi_guard_tenant ON %s', tbl);
+      repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s kind'::pg_catalog.text;
+    ELSIF registered IS NOT NULL THEN
+      repaired := repaired OPERATOR(pg_catalog.||) 'the missing tenant policy'::pg_catalog.text;
+    END IF;
+    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
+                              'USING (%s) WITH CHECK (%s)', tbl, cond, cond);
+  END IF;
+  -- the permissive policies come with the first protection only
+  IF registered IS NULL AND wall.oid IS NULL THEN
+    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
+                              'USING (true) WITH CHECK (true)', tbl);
+    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_break_glass ON %s AS PERMISSIVE FOR SELECT TO PUBLIC '
+                              'USING ((SELECT phi_guard.break_glass_use(%L::pg_catalog.regclass)))',
+                              tbl, tbl::pg_catalog.text);
+  END IF;
+  INSERT INTO phi_guard.protected_tables (relid, tenant_column) VALUES (tbl, tenant_column);
+
+  IF registered IS NULL OR pg_catalog.cardinality(repaired) OPERATOR(pg_catalog.>) 0 THEN
+    PERFORM phi_guard.audit_event('protect', tbl,
+      pg_catalog.jsonb_build_object('tenant_column', tenant_column)
+      OPERATOR(pg_catalog.||)
+      CASE WHEN pg_catalog.cardinality(repaired) OPERATOR(pg_catalog.=) 0 THEN '{}'::pg_catalog.jsonb
+           ELSE pg_catalog.jsonb_build_object('repaired', repaired) END);
+  END IF;
+  IF pg_catalog.cardinality(repaired) OPERATOR(pg_catalog.>) 0 THEN
+    RAISE WARNING 'the protection of % had been weakened; restored: %', tbl,
+      pg_catalog.array_to_string(repaired, ', ');
+  ELSIF registered IS NOT NULL THEN
+    RAISE NOTICE '% is already protected on tenant column "%"', tbl, tenant_column;
+  END IF;
+
+  -- who would still bypass the policies
+  FOR r IN SELECT a.rolname, a.rolsuper, a.oid OPERATOR(pg_catalog.=) cls.relowner AS is_owner
+             FROM pg_catalog.pg_roles a
+            WHERE (a.rolsuper OR a.rolbypassrls)
+              AND (a.oid OPERATOR(pg_catalog.=) cls.relowner
+                   OR (NOT a.rolsuper AND pg_catalog.has_table_privilege(a.oid, tbl, 'SELECT, INSERT, UPDATE, DELETE')))
+  LOOP
+    RAISE WARNING 'role "%" bypasses the row-level security of %', r.rolname, tbl
+      USING DETAIL = CASE WHEN r.is_owner THEN 'It owns the table and is '
+                          ELSE 'It has privileges on the table and is ' END
+                     OPERATOR(pg_catalog.||) CASE WHEN r.rolsuper THEN 'a superuser.' ELSE 'BYPASSRLS.' END,
+            HINT = 'Let the application connect as a role that is neither superuser nor BYPASSRLS nor the owner.';
+  END LOOP;
+
+  -- then its partitions and inheritance children, each before its own
+  FOR t IN SELECT i.inhrelid::pg_catalog.regclass FROM pg_catalog.pg_inherits i
+            WHERE i.inhparent OPERATOR(pg_catalog.=) tbl ORDER BY i.inhrelid LOOP
+    PERFORM phi_guard.protect_apply(t, tenant_column);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.protect_apply(pg_catalog.regclass, pg_catalog.name) IS
+  'internal: the work of phi_protect_table, run as the extension owner; granted to no one';
+
+CREATE OR REPLACE FUNCTION phi_guard.phi_protect_table(tbl pg_catalog.regclass, tenant_column pg_catalog.name)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'phi_guard_protect_table'
+  LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION phi_guard.phi_protect_table(pg_catalog.regclass, pg_catalog.name) IS
+  'for the table''s owner: forces row-level security on it and its partitions and children, present and future: only rows of the context''s tenant, nothing without a context, reads under break-glass; a re-run repairs';
+
+-- Only a phi_key_admin, who registers the keys that sign contexts (and so
+-- could read every tenant anyway), may take a table's protection away.
+CREATE OR REPLACE FUNCTION phi_guard.phi_unprotect_table(tbl pg_catalog.regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  parent pg_catalog.regclass;
+  t pg_catalog.regclass;
+  p pg_catalog.name;
+BEGIN
+  IF NOT EXISTS (SELECT FROM phi_guard.protected_tables x WHERE x.relid OPERATOR(pg_catalog.=) tbl) THEN
+    RAISE NOTICE '% is not protected', tbl;
+    RETURN;
+  END IF;
+  SELECT i.inhparent::pg_catalog.regclass INTO parent FROM pg_catalog.pg_inherits i
+    JOIN phi_guard.protected_tables x ON x.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent
+   WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl LIMIT 1;
+  IF parent IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot unprotect % alone: it is a partition or child of protected table %', tbl, parent
+      USING ERRCODE = '55000',
+            HINT = pg_catalog.format('Unprotect %s: that covers its partitions and inheritance children.', parent);
+  END IF;
+  FOR t IN SELECT phi_guard.table_tree(tbl) LOOP
+    -- out of the registry first: the guard then lets the protection go
+    DELETE FROM phi_guard.protected_tables x WHERE x.relid OPERATOR(pg_catalog.=) t;
+    CONTINUE WHEN NOT FOUND;
+    EXECUTE pg_catalog.format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY', t);
+    FOR p IN SELECT x.polname FROM pg_catalog.pg_policy x
+              WHERE x.polrelid OPERATOR(pg_catalog.=) t
+                AND x.polname OPERATOR(pg_catalog.=) ANY (ARRAY['phi_guard_tenant', 'phi_guard_tenant_access',
+                                                                'phi_guard_break_glass']::pg_catalog.name[]) LOOP
+      EXECUTE pg_catalog.format('DROP POLICY %I ON %s', p, t);
+    END LOOP;
+    PERFORM phi_guard.audit_event('unprotect', t,
+      CASE WHEN t OPERATOR(pg_catalog.=) tbl THEN NULL
+           ELSE pg_catalog.jsonb_build_object('parent', tbl::pg_catalog.text) END);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_unprotect_table(pg_catalog.regclass) IS
+  'reverses phi_protect_table on a table and its partitions and children (audited); requires phi_key_admin';
+
+-- A new inheritance link child -> parent (CREATE TABLE ... PARTITION OF /
+-- INHERITS, ATTACH PARTITION, INHERIT), from the C guard when the statement
+-- ends: the child, with its own partitions and children, gets the parent's
+-- protection and auditing; a protected or audited child under a parent
+-- without them is refused, since its rows would be read or changed through
+-- the parent without the wall or without entries.  A link the statement
+-- removed again (DETACH, NO INHERIT) changes nothing: the child keeps its
+-- protection and auditing.
+CREATE FUNCTION phi_guard.guard_inherit(child pg_catalog.regclass, parent pg_catalog.regclass)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  col pg_catalog.name;
+  other record;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                  WHERE i.inhrelid OPERATOR(pg_catalog.=) child
+                    AND i.inhparent OPERATOR(pg_catalog.=) parent) THEN
+    RETURN;
+  END IF;
+  SELECT p.tenant_column INTO col FROM phi_guard.protected_tables p
+   WHERE p.relid OPERATOR(pg_catalog.=) parent;
+  SELECT p.relid, p.tenant_column INTO other
+    FROM phi_guard.table_tree(child) t(relid)
+    JOIN phi_guard.protected_tables p ON p.relid OPERATOR(pg_catalog.=) t.relid
+   WHERE col IS NULL OR p.tenant_column OPERATOR(pg_catalog.<>) col
+   LIMIT 1;
+  IF other.relid IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot make % a partition or child of %', child, parent USING ERRCODE = '42501',
+      DETAIL = CASE WHEN col IS NULL
+                 THEN pg_catalog.format('%s is protected and %s is not: its rows would be read through %s without the tenant wall.',
+                                        other.relid, parent, parent)
+                 ELSE pg_catalog.format('%s is protected on tenant column "%s", %s on "%s".',
+                                        other.relid, other.tenant_column, parent, col) END,
+      HINT = 'Protect the parent first (phi_protect_table covers its partitions and children), on the same tenant column.';
+  END IF;
+  IF col IS NOT NULL AND NOT EXISTS (SELECT FROM phi_guard.protected_tables p
+                                      WHERE p.relid OPERATOR(pg_catalog.=) child) THEN
+    PERFORM phi_guard.protect_apply(child, col);
+  END IF;
+
+  IF NOT EXISTS (SELECT FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) parent) THEN
+    SELECT a.relid INTO other
+      FROM phi_guard.table_tree(child) t(relid)
+      JOIN phi_guard.audited_tables a ON a.relid OPERATOR(pg_catalog.=) t.relid LIMIT 1;
+    IF other.relid IS NOT NULL THEN
+      RAISE EXCEPTION 'cannot make % a partition or child of %', child, parent USING ERRCODE = '42501',
+        DETAIL = pg_catalog.format('%s is audited and %s is not: its rows would change through %s without audit entries.',
+                                   other.relid, parent, parent),
+        HINT = 'Audit the parent first (phi_audit_enable covers its partitions and children).';
+    END IF;
+  ELSIF EXISTS (SELECT FROM phi_guard.table_tree(child) t(relid)
+                 WHERE NOT EXISTS (SELECT FROM phi_guard.audited_tables a
+                                    WHERE a.relid OPERATOR(pg_catalog.=) t.relid)) THEN
+    PERFORM phi_guard.phi_audit_enable(child);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.guard_inherit(pg_catalog.regclass, pg_catalog.regclass) IS
+  'internal, from the C guard: a new partition or child gets its parent''s protection and auditing; granted to no one';
+
+-- ALTER TABLE ... RENAME COLUMN on a protected table, from the C guard: the
+-- registry follows the tenant column (the policies follow by themselves).
+CREATE FUNCTION phi_guard.guard_column_renamed(tbl pg_catalog.regclass, old_name pg_catalog.name,
+                                               new_name pg_catalog.name)
+  RETURNS void
+  LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+  UPDATE phi_guard.protected_tables p SET tenant_column = new_name
+   WHERE p.relid OPERATOR(pg_catalog.=) ANY (SELECT phi_guard.table_tree(tbl))
+     AND p.tenant_column OPERATOR(pg_catalog.=) old_name;
+$$;
+COMMENT ON FUNCTION phi_guard.guard_column_renamed(pg_catalog.regclass, pg_catalog.name, pg_catalog.name) IS
+  'internal, from the C guard: the registry follows a renamed tenant column; granted to no one';
+
+-- A dropped protected table leaves the registry.  In every replication
+-- role (ENABLE ALWAYS): forgetting a dropped table never weakens anything.
+CREATE FUNCTION phi_guard.guard_drop() RETURNS event_trigger
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+  DELETE FROM phi_guard.protected_tables p
+   WHERE p.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (
+           SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+            WHERE d.object_type OPERATOR(pg_catalog.=) 'table');
+END
+$$;
+COMMENT ON FUNCTION phi_guard.guard_drop() IS
+  'internal, event trigger: a dropped table leaves phi_guard.protected_tables';
+CREATE EVENT TRIGGER phi_guard_guard_drop ON sql_drop
+  EXECUTE FUNCTION phi_guard.guard_drop();
+ALTER EVENT TRIGGER phi_guard_guard_drop ENABLE ALWAYS;
+
+REVOKE ALL ON phi_guard.protected_tables FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  phi_guard.protect_apply(pg_catalog.regclass, pg_catalog.name),
+  phi_guard.phi_unprotect_table(pg_catalog.regclass),
+  phi_guard.guard_inherit(pg_catalog.regclass, pg_catalog.regclass),
+  phi_guard.guard_column_renamed(pg_catalog.regclass, pg_catalog.name, pg_catalog.name),
+  phi_guard.guard_drop()
+  FROM PUBLIC;
+GRANT SELECT ON phi_guard.protected_tables TO phi_auditor, phi_key_admin;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_unprotect_table(pg_catalog.regclass) TO phi_key_admin;
+-- phi_protect_table keeps PUBLIC's default EXECUTE: every role with USAGE
+-- on the schema may call it, and it checks that the caller owns the table.
+
+-- Tables protected or audited by 0.2.0: the same as new ones.  Audited
+-- tables are in the registry already; a re-run of phi_audit_enable covers
+-- their partitions and children and restores a missing or disabled audit
+-- trigger.  Protected ones are registered now, found once by the name 0.2.0
+-- gave their tenant policy and by the one column that policy reads; a
+-- re-run of phi_protect_table's work verifies them and protects their
+-- partitions and children.  A table that cannot be brought under the guard
+-- (a partition whose parent is neither protected nor audited, a tenant
+-- policy that reads no single column any more) is named in a WARNING and
+-- left as it was.
+DO $backfill$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT a.relid FROM phi_guard.audited_tables a
+            WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                                JOIN phi_guard.audited_tables p
+                                  ON p.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent
+                               WHERE i.inhrelid OPERATOR(pg_catalog.=) a.relid)
+            ORDER BY a.relid LOOP
+    BEGIN
+      PERFORM phi_guard.phi_audit_enable(r.relid);
+    EXCEPTION WHEN object_not_in_prerequisite_state OR wrong_object_type THEN
+      RAISE WARNING 'auditing of % left as it was: %', r.relid, SQLERRM;
+    END;
+  END LOOP;
+  FOR r IN SELECT p.polrelid::pg_catalog.regclass AS tbl,
+                  pg_catalog.min(a.attname::pg_catalog.text)::pg_catalog.name AS col,
+                  pg_catalog.count(DISTINCT a.attnum) AS cols
+             FROM pg_catalog.pg_policy p
+             LEFT JOIN pg_catalog.pg_depend d
+               ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+              AND d.objid OPERATOR(pg_catalog.=) p.oid
+              AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+              AND d.refobjsubid OPERATOR(pg_catalog.>) 0
+             LEFT JOIN pg_catalog.pg_attribute a
+               ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid
+              AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid
+            WHERE p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant'
+              -- roots: a protected partition or child is protected with its parent
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                                JOIN pg_catalog.pg_policy q
+                                  ON q.polrelid OPERATOR(pg_catalog.=) i.inhparent
+                                 AND q.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant'
+                               WHERE i.inhrelid OPERATOR(pg_catalog.=) p.polrelid)
+            GROUP BY p.polrelid ORDER BY p.polrelid LOOP
+    IF r.cols OPERATOR(pg_catalog.<>) 1 THEN
+      RAISE WARNING 'protection of % left as it was: its tenant policy does not read one column', r.tbl
+        USING HINT = 'Run phi_protect_table on it again, with its tenant column.';
+      CONTINUE;
+    END IF;
+    BEGIN
+      PERFORM phi_guard.protect_apply(r.tbl, r.col);
+    EXCEPTION WHEN object_not_in_prerequisite_state OR wrong_object_type THEN
+      RAISE WARNING 'protection of % left as it was: %', r.tbl, SQLERRM;
+    END;
+  END LOOP;
+END
+$backfill$;
+
+-- end of section: protection follows the data
+
+------------------------------------------------------------------------
+-- Decryption obeys the signed context; masked readers get the bound kind;
+-- phi_set_context(NULL) clears; tokenize is audited; break-glass use
+-- entries only from the policy (issue 11, src/keys, src/crypto,
+-- src/tokens, src/context)
+------------------------------------------------------------------------
+-- The library decides with phi_guard.key_access (cached like the keys);
+-- without the table (before this update) no key has a rule.  phi_rewrap
+-- returns no plaintext and ignores the rules.  tokenize access entries and
+-- the break-glass planner hook are the library's alone.
+
+COMMENT ON FUNCTION phi_guard.keys_changed() IS
+  'invalidates every backend''s cache of the table: unwrapped data or index keys, key access rules';
+
+CREATE TABLE phi_guard.key_access (
+  name              pg_catalog.text COLLATE pg_catalog."C" NOT NULL,
+  permission        pg_catalog.text,
+  masked_permission pg_catalog.text,
+  mask_kind         pg_catalog.text,
+  changed_at        pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  CONSTRAINT key_access_pkey PRIMARY KEY (name),
+  CONSTRAINT key_access_name_check
+    CHECK (pg_catalog.octet_length(name) OPERATOR(pg_catalog.>=) 1
+           AND pg_catalog.octet_length(name) OPERATOR(pg_catalog.<=) 63),
+  CONSTRAINT key_access_permission_check
+    CHECK (permission OPERATOR(pg_catalog.<>) '' AND masked_permission OPERATOR(pg_catalog.<>) ''),
+  CONSTRAINT key_access_masked_check CHECK (masked_permission IS NULL OR permission IS NOT NULL),
+  CONSTRAINT key_access_kind_check
+    CHECK (mask_kind OPERATOR(pg_catalog.=) ANY (ARRAY['ssn', 'email', 'phone', 'name', 'dob', 'zip']::pg_catalog.text[]))
+);
+COMMENT ON TABLE phi_guard.key_access IS
+  'access rules of key names: the context permission for clear values, the one for masked values, the bound mask kind';
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.key_access', '');
+CREATE TRIGGER key_access_changed
+  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phi_guard.key_access
+  FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.keys_changed();
+
+CREATE FUNCTION phi_guard.phi_key_access(key pg_catalog.text, permission pg_catalog.text,
+                                         masked_permission pg_catalog.text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_variable
+BEGIN
+  IF key IS NULL THEN
+    RAISE EXCEPTION 'key name must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF permission OPERATOR(pg_catalog.=) '' OR masked_permission OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'a permission must not be empty' USING ERRCODE = '22023';
+  END IF;
+  IF permission IS NULL AND masked_permission IS NOT NULL THEN
+    RAISE EXCEPTION 'a masked permission needs a permission for clear values' USING ERRCODE = '22023',
+      HINT = 'phi_key_access(key, NULL) removes the key''s rule.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM phi_guard.keys k WHERE k.name OPERATOR(pg_catalog.=) key) THEN
+    RAISE EXCEPTION 'key "%" does not exist', key USING ERRCODE = '42704',
+      HINT = 'Create it with phi_key_create().';
+  END IF;
+  INSERT INTO phi_guard.key_access AS a (name, permission, masked_permission)
+    VALUES (key, permission, masked_permission)
+    ON CONFLICT ON CONSTRAINT key_access_pkey
+    DO UPDATE SET permission = EXCLUDED.permission, masked_permission = EXCLUDED.masked_permission,
+                  changed_at = pg_catalog.now();
+  DELETE FROM phi_guard.key_access a
+   WHERE a.name OPERATOR(pg_catalog.=) key AND a.permission IS NULL AND a.mask_kind IS NULL;
+  PERFORM phi_guard.audit_event('key_access', NULL,
+    pg_catalog.jsonb_build_object('key', key, 'permission', permission,
+                                  'masked_permission', masked_permission));
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_key_access(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+  'lets only contexts whose roles hold permission read the key''s values in clear, and those holding masked_permission read its bound mask; NULL permission removes the rule; audited; requires phi_key_admin';
+
+CREATE FUNCTION phi_guard.phi_mask_bind(key pg_catalog.text, kind pg_catalog.text)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_variable
+BEGIN
+  IF key IS NULL THEN
+    RAISE EXCEPTION 'key name must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['ssn', 'email', 'phone', 'name', 'dob', 'zip']) THEN
+    RAISE EXCEPTION 'unknown mask kind "%"', kind USING ERRCODE = '22023',
+      HINT = 'Kinds are ssn, email, phone, name, dob and zip; NULL removes the binding.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM phi_guard.keys k WHERE k.name OPERATOR(pg_catalog.=) key) THEN
+    RAISE EXCEPTION 'key "%" does not exist', key USING ERRCODE = '42704',
+      HINT = 'Create it with phi_key_create().';
+  END IF;
+  INSERT INTO phi_guard.key_access AS a (name, mask_kind) VALUES (key, kind)
+    ON CONFLICT ON CONSTRAINT key_access_pkey
+    DO UPDATE SET mask_kind = EXCLUDED.mask_kind, changed_at = pg_catalog.now();
+  DELETE FROM phi_guard.key_access a
+   WHERE a.name OPERATOR(pg_catalog.=) key AND a.permission IS NULL AND a.mask_kind IS NULL;
+  PERFORM phi_guard.audit_event('mask_bind', NULL,
+    pg_catalog.jsonb_build_object('key', key, 'kind', kind));
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_mask_bind(pg_catalog.text, pg_catalog.text) IS
+  'binds the mask kind that masked readers of the key''s values get, whatever kind they ask for (NULL: a full mask); audited; requires phi_key_admin';
+
+REVOKE ALL ON phi_guard.key_access FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  phi_guard.phi_key_access(pg_catalog.text, pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_mask_bind(pg_catalog.text, pg_catalog.text)
+  FROM PUBLIC;
+GRANT SELECT ON phi_guard.key_access TO phi_key_admin;
+GRANT EXECUTE ON FUNCTION
+  phi_guard.phi_key_access(pg_catalog.text, pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_mask_bind(pg_catalog.text, pg_catalog.text)
+  TO phi_key_admin;
+
+COMMENT ON FUNCTION phi_guard.phi_decrypt(phi_guard.phi_ciphertext, pg_catalog.text) IS
+  'decrypts a value encrypted from text; requires phi_decryptor and, for a key with an access rule (phi_key_access), a context holding its permission';
+COMMENT ON FUNCTION phi_guard.phi_decrypt_bytea(phi_guard.phi_ciphertext, pg_catalog.text) IS
+  'decrypts a value to its bytes; requires phi_decryptor and, for a key with an access rule (phi_key_access), a context holding its permission';
+COMMENT ON FUNCTION phi_guard.phi_rewrap(phi_guard.phi_ciphertext, pg_catalog.text) IS
+  're-encrypts under the active version of the same key name without returning plaintext (so key access rules do not apply); requires phi_key_admin or phi_encryptor';
+COMMENT ON FUNCTION phi_guard.phi_tokenize(pg_catalog.text, pg_catalog.text) IS
+  'the value''s token in a domain (the same one each time in a deterministic domain); every call is audited; requires phi_encryptor';
+COMMENT ON FUNCTION phi_guard.phi_detokenize(pg_catalog.text, pg_catalog.text) IS
+  'the value behind a token; every call is audited; requires phi_detokenizer and, when the domain''s key has an access rule, a context holding its permission';
+COMMENT ON FUNCTION phi_guard.phi_decrypt_masked(phi_guard.phi_ciphertext, pg_catalog.text, pg_catalog.text) IS
+  'plaintext for roles with phi_decryptor''s privileges under a context the key''s access rule reads in clear; otherwise the key''s bound mask (phi_mask_bind; **** without one), whatever kind says; audited';
+
+-- not STRICT any more: phi_set_context(NULL) clears the context
+CREATE OR REPLACE FUNCTION phi_guard.phi_set_context(token pg_catalog.text) RETURNS void
+  AS 'MODULE_PATHNAME', 'phi_guard_set_context'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_set_context(pg_catalog.text) IS
+  'verifies a signed context token (EdDSA JWT) and makes it the context until the transaction ends; NULL clears the context';
+
+COMMENT ON FUNCTION phi_guard.break_glass_use(pg_catalog.regclass) IS
+  'internal, the break-glass policy of protected tables: an active grant admits the row; audited as a use only when called by that policy';
+
+-- phi_check_config lists the keys without an access rule while context
+-- signing keys are registered (the whole function, as in src/reports.sql)
+CREATE OR REPLACE FUNCTION phi_guard.phi_check_config()
+  RETURNS TABLE (setting pg_catalog.text, value pg_catalog.text,
+                 risk pg_catalog.text, advice pg_catalog.text)
+  LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  cfg pg_catalog.jsonb;
+  can_read_all pg_catalog.bool;
+  v pg_catalog.text;
+  n pg_catalog.int8;
+  stmt_logged pg_catalog.bool := false;
+  key_file pg_catalog.text;
+  key_cmd pg_catalog.text;
+  data_dir pg_catalog.text;
+  r record;
+  hba_line pg_catalog.text;
+  tcp pg_catalog.bool;
+BEGIN
+  -- every setting this role may read, raw (base units, no unit suffix);
+  -- placeholders of libraries that are not loaded are not in pg_settings
+  SELECT pg_catalog.jsonb_object_agg(s.name, s.setting) INTO cfg
+    FROM pg_catalog.pg_settings s;
+  can_read_all := pg_catalog.pg_has_role('pg_read_all_settings', 'USAGE');
+
+  -- statement text in the log
+  v := cfg OPERATOR(pg_catalog.->>) 'log_statement';
+  IF v OPERATOR(pg_catalog.=) ANY (ARRAY['all', 'mod']) THEN
+    stmt_logged := true;
+    setting := 'log_statement'; value := v; risk := 'high';
+    advice := 'Statements are logged with their literals, so PHI written as constants reaches the server log. Set log_statement = ''none'' (or ''ddl'').';
+    RETURN NEXT;
+  ELSIF v OPERATOR(pg_catalog.=) 'ddl' THEN
+    stmt_logged := true;
+    setting := 'log_statement'; value := v; risk := 'low';
+    advice := 'DDL is logged with its literals (column defaults, CREATE ROLE ... PASSWORD). Prefer log_statement = ''none'' and keep DDL in reviewed migrations.';
+    RETURN NEXT;
+  END IF;
+
+  n := (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_statement')::pg_catalog.int8;
+  IF n OPERATOR(pg_catalog.>=) 0 THEN
+    stmt_logged := true;
+    setting := 'log_min_duration_statement';
+    value := (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_statement') OPERATOR(pg_catalog.||) 'ms';
+    risk := CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN 'high' ELSE 'medium' END;
+    advice := 'Statements that run at least this long are logged with their literals. Set it to -1, or log durations only (log_duration) without statement text.';
+    RETURN NEXT;
+  END IF;
+
+  IF (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_sample')::pg_catalog.int8 OPERATOR(pg_catalog.>=) 0
+     AND (cfg OPERATOR(pg_catalog.->>) 'log_statement_sample_rate')::pg_catalog.float8 OPERATOR(pg_catalog.>) 0 THEN
+    stmt_logged := true;
+    setting := 'log_min_duration_sample';
+    value := (cfg OPERATOR(pg_catalog.->>) 'log_min_duration_sample') OPERATOR(pg_catalog.||) 'ms';
+    risk := 'medium';
+    advice := 'A sample of the statements that run at least this long is logged with their literals. Set it to -1.';
+    RETURN NEXT;
+  END IF;
+
+  IF (cfg OPERATOR(pg_catalog.->>) 'log_transaction_sample_rate')::pg_catalog.float8 OPERATOR(pg_catalog.>) 0 THEN
+    stmt_logged := true;
+    setting := 'log_transaction_sample_rate';
+    value := cfg OPERATOR(pg_catalog.->>) 'log_transaction_sample_rate';
+    risk := 'medium';
+    advice := 'Every statement of the sampled transactions is logged with its literals. Set it to 0.';
+    RETURN NEXT;
+  END IF;
+
+  IF stmt_logged
+     AND (cfg OPERATOR(pg_catalog.->>) 'log_parameter_max_length')::pg_catalog.int4 OPERATOR(pg_catalog.<>) 0 THEN
+    setting := 'log_parameter_max_length';
+    value := cfg OPERATOR(pg_catalog.->>) 'log_parameter_max_length';
+    risk := 'medium';
+    advice := 'Bind parameter values (PHI sent as parameters) are logged next to each logged statement. Set it to 0, and stop logging statements.';
+    RETURN NEXT;
+  END IF;
+
+  v := cfg OPERATOR(pg_catalog.->>) 'log_parameter_max_length_on_error';
+  IF v::pg_catalog.int4 OPERATOR(pg_catalog.<>) 0 THEN
+    setting := 'log_parameter_max_length_on_error'; value := v; risk := 'medium';
+    advice := 'Bind parameter values of a failing statement are logged. Set it to 0.';
+    RETURN NEXT;
+  END IF;
+
+  v := cfg OPERATOR(pg_catalog.->>) 'log_min_error_statement';
+  IF v OPERATOR(pg_catalog.=) ANY (ARRAY['debug5', 'debug4', 'debug3', 'debug2', 'debug1',
+                                        'info', 'notice', 'warning']) THEN
+    setting := 'log_min_error_statement'; value := v; risk := 'medium';
+    advice := 'The text of every statement that raises a message at this level or above (not only errors) is logged with its literals. Set it to ''error'' or, better, ''panic''.';
+    RETURN NEXT;
+  ELSIF v OPERATOR(pg_catalog.=) 'error' THEN
+    setting := 'log_min_error_statement'; value := v; risk := 'low';
+    advice := 'The text of a failing statement is logged with its literals (the default). Set it to ''panic'' to keep statements of failed queries out of the log.';
+    RETURN NEXT;
+  END IF;
+
+  FOREACH v IN ARRAY ARRAY['debug_print_parse', 'debug_print_rewritten', 'debug_print_plan'] LOOP
+    IF cfg OPERATOR(pg_catalog.->>) v OPERATOR(pg_catalog.=) 'on' THEN
+      setting := v; value := 'on'; risk := 'high';
+      advice := 'Query trees are logged, constants included. Turn it off.';
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+
+  -- extensions that write query text or plans
+  n := (cfg OPERATOR(pg_catalog.->>) 'auto_explain.log_min_duration')::pg_catalog.int8;
+  IF n OPERATOR(pg_catalog.>=) 0 THEN
+    setting := 'auto_explain.log_min_duration';
+    value := (cfg OPERATOR(pg_catalog.->>) 'auto_explain.log_min_duration') OPERATOR(pg_catalog.||) 'ms';
+    risk := CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN 'high' ELSE 'medium' END;
+    advice := 'auto_explain logs plans, which show the constants of their conditions (Filter: ssn = ''...''). Set it to -1 or unload auto_explain.';
+    RETURN NEXT;
+  END IF;
+
+  IF cfg OPERATOR(pg_catalog.->>) 'pg_stat_statements.track_utility' OPERATOR(pg_catalog.=) 'on'
+     AND cfg OPERATOR(pg_catalog.->>) 'pg_stat_statements.track' OPERATOR(pg_catalog.<>) 'none' THEN
+    setting := 'pg_stat_statements.track_utility'; value := 'on'; risk := 'medium';
+    advice := 'pg_stat_statements replaces constants by $n in planned queries only: utility statements (CALL, DO, COPY, EXPLAIN, PREPARE) are stored with their literals and readable by pg_read_all_stats. Set it to off.';
+    RETURN NEXT;
+  END IF;
+
+  -- transport and passwords
+  IF cfg OPERATOR(pg_catalog.->>) 'ssl' OPERATOR(pg_catalog.=) 'off'
+     AND cfg OPERATOR(pg_catalog.->>) 'listen_addresses' OPERATOR(pg_catalog.<>) '' THEN
+    setting := 'ssl'; value := 'off'; risk := 'high';
+    advice := 'The server listens on TCP without TLS: PHI and passwords cross the network in clear. Set ssl = on with a certificate, and use hostssl lines in pg_hba.conf.';
+    RETURN NEXT;
+  ELSIF cfg OPERATOR(pg_catalog.->>) 'ssl' OPERATOR(pg_catalog.=) 'on'
+        AND cfg OPERATOR(pg_catalog.->>) 'ssl_min_protocol_version' OPERATOR(pg_catalog.=) ANY (ARRAY['TLSv1', 'TLSv1.1']) THEN
+    setting := 'ssl_min_protocol_version';
+    value := cfg OPERATOR(pg_catalog.->>) 'ssl_min_protocol_version'; risk := 'medium';
+    advice := 'TLS versions before 1.2 are deprecated. Set ssl_min_protocol_version = ''TLSv1.2''.';
+    RETURN NEXT;
+  END IF;
+
+  v := cfg OPERATOR(pg_catalog.->>) 'password_encryption';
+  IF v OPERATOR(pg_catalog.<>) 'scram-sha-256' THEN
+    setting := 'password_encryption'; value := v; risk := 'medium';
+    advice := 'New passwords are stored as MD5 hashes, which are weak and enough to log in with. Set password_encryption = ''scram-sha-256'' and reset the passwords.';
+    RETURN NEXT;
+  END IF;
+
+  -- authentication rules (the file as it is on disk now)
+  IF pg_catalog.has_function_privilege('pg_catalog.pg_hba_file_rules()', 'EXECUTE') THEN
+    FOR r IN SELECT h.line_number, h.type, h.database, h.user_name, h.address,
+                    h.netmask, h.auth_method, h.error
+               FROM pg_catalog.pg_hba_file_rules() h
+              ORDER BY h.line_number LOOP
+      setting := 'pg_hba.conf line ' OPERATOR(pg_catalog.||) r.line_number;
+      hba_line := pg_catalog.concat_ws(' ', r.type,
+                    pg_catalog.array_to_string(r.database, ','),
+                    pg_catalog.array_to_string(r.user_name, ','),
+                    r.address, r.netmask, r.auth_method);
+      tcp := r.type OPERATOR(pg_catalog.<>) 'local';
+      risk := NULL;
+      IF r.error IS NOT NULL THEN
+        value := r.error; risk := 'medium';
+        advice := 'This line has an error: a reload keeps the old rules and a restart fails. Fix the line.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'trust' AND tcp THEN
+        risk := 'high';
+        advice := 'Anyone who can reach this address connects as any of these roles without a password. Use scram-sha-256 (or cert) over hostssl.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'password' AND tcp THEN
+        risk := CASE WHEN r.type OPERATOR(pg_catalog.=) 'hostssl' THEN 'medium' ELSE 'high' END;
+        advice := 'The password is sent in clear text. Use scram-sha-256.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'ident' AND tcp THEN
+        risk := 'medium';
+        advice := 'ident over TCP trusts whatever the client host''s ident server answers. Use scram-sha-256 or cert.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'md5' THEN
+        risk := 'low';
+        advice := 'md5 accepts MD5-hashed passwords, which are weak. Use scram-sha-256 once every password is stored as SCRAM.';
+      ELSIF r.auth_method OPERATOR(pg_catalog.=) 'trust' THEN
+        risk := 'medium';
+        advice := 'Every local operating-system user connects as any of these roles, superusers included, without a password. Use peer or scram-sha-256.';
+      END IF;
+      IF risk IS NOT NULL THEN
+        IF r.error IS NULL THEN
+          value := hba_line;
+        END IF;
+        RETURN NEXT;
+      END IF;
+    END LOOP;
+  ELSE
+    setting := 'pg_hba.conf'; value := 'not checked'; risk := 'low';
+    advice := 'This role may not read pg_hba_file_rules (superusers only), so authentication rules were not checked. Run phi_check_config() as a superuser.';
+    RETURN NEXT;
+  END IF;
+
+  -- phi_guard itself: audit_seal_interval exists only when preloaded
+  IF NOT cfg OPERATOR(pg_catalog.?) 'phi_guard.audit_seal_interval' THEN
+    setting := 'shared_preload_libraries';
+    value := COALESCE(cfg OPERATOR(pg_catalog.->>) 'shared_preload_libraries', 'phi_guard not loaded');
+    risk := 'high';
+    advice := 'phi_guard is not preloaded: no master key is loaded, so encryption, tokens and audit sealing fail. Add phi_guard to shared_preload_libraries and restart.';
+    RETURN NEXT;
+  ELSIF NOT can_read_all THEN
+    setting := 'phi_guard.master_key_file'; value := 'not checked'; risk := 'low';
+    advice := 'The master key settings are readable only by superusers and pg_read_all_settings, so they were not checked. Run phi_check_config() as one of them.';
+    RETURN NEXT;
+  ELSE
+    key_file := cfg OPERATOR(pg_catalog.->>) 'phi_guard.master_key_file';
+    key_cmd := cfg OPERATOR(pg_catalog.->>) 'phi_guard.master_key_command';
+    data_dir := pg_catalog.rtrim(cfg OPERATOR(pg_catalog.->>) 'data_directory', '/');
+    IF key_file OPERATOR(pg_catalog.=) '' AND key_cmd OPERATOR(pg_catalog.=) '' THEN
+      setting := 'phi_guard.master_key_file'; value := ''; risk := 'high';
+      advice := 'Neither phi_guard.master_key_file nor phi_guard.master_key_command is set: no master key is loaded. Set one of them and restart.';
+      RETURN NEXT;
+    ELSIF key_file OPERATOR(pg_catalog.<>) '' AND key_cmd OPERATOR(pg_catalog.<>) '' THEN
+      setting := 'phi_guard.master_key_command'; value := 'set'; risk := 'high';
+      advice := 'Both phi_guard.master_key_file and phi_guard.master_key_command are set, so no master key is loaded. Keep one and restart.';
+      RETURN NEXT;
+    ELSIF key_file OPERATOR(pg_catalog.<>) ''
+          AND (key_file OPERATOR(pg_catalog.!~~) '/%'
+               OR pg_catalog.starts_with(key_file, data_dir OPERATOR(pg_catalog.||) '/')) THEN
+      setting := 'phi_guard.master_key_file'; value := key_file; risk := 'high';
+      advice := 'The key file is inside the data directory, so every copy or base backup of the data directory carries the key next to the ciphertext. Move it outside the data directory.';
+      RETURN NEXT;
+    END IF;
+  END IF;
+
+  -- keys that every context, and an SQL injection through the
+  -- application's role without any context, decrypt in clear while signed
+  -- contexts are in use (README "Decryption obeys the context")
+  IF pg_catalog.has_table_privilege('phi_guard.key_access', 'SELECT')
+     AND pg_catalog.has_column_privilege('phi_guard.keys', 'state', 'SELECT')
+     AND pg_catalog.has_function_privilege('phi_guard.phi_context_keys()', 'EXECUTE') THEN
+    IF EXISTS (SELECT FROM phi_guard.phi_context_keys() c WHERE c.revoked_at IS NULL) THEN
+      SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name) INTO v
+        FROM (SELECT DISTINCT k.name FROM phi_guard.keys k
+               WHERE k.state OPERATOR(pg_catalog.<>) 'destroyed'
+                 AND NOT EXISTS (SELECT FROM phi_guard.key_access a
+                                  WHERE a.name OPERATOR(pg_catalog.=) k.name
+                                    AND a.permission IS NOT NULL)) k;
+      IF v IS NOT NULL THEN
+        setting := 'phi_key_access'; value := 'keys without a rule'; risk := 'medium';
+        advice := 'Signed contexts are in use, but every context decrypts the values of keys '
+                  OPERATOR(pg_catalog.||) v OPERATOR(pg_catalog.||)
+                  ' in clear, and so does an SQL injection through the application''s role without any context. Give each an access rule with phi_key_access().';
+        RETURN NEXT;
+      END IF;
+    END IF;
+  ELSE
+    setting := 'phi_key_access'; value := 'not checked'; risk := 'low';
+    advice := 'This role may not read the key access rules, so keys without one were not checked. Run phi_check_config() as a member of phi_key_admin.';
+    RETURN NEXT;
+  END IF;
+
+  -- an audit chain restored from a cluster further ahead in transaction ids
+  -- cannot be sealed on (README "Backup and restore")
+  IF pg_catalog.has_table_privilege('phi_guard.audit_block', 'SELECT') THEN
+    IF (SELECT pg_catalog.max(b.xid_hi) FROM phi_guard.audit_block b)
+       OPERATOR(pg_catalog.>) pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()) THEN
+      setting := 'phi_guard.audit_block'; value := 'horizon ahead of this cluster'; risk := 'high';
+      advice := 'The audit chain ends above this cluster''s transaction ids (it was restored from another cluster), so nothing new is sealed. Restore into a cluster started with pg_resetwal -e above the source''s epoch.';
+      RETURN NEXT;
+    END IF;
+  ELSE
+    setting := 'phi_guard.audit_block'; value := 'not checked'; risk := 'low';
+    advice := 'This role may not read phi_guard.audit_block, so the audit chain''s horizon was not checked. Run phi_check_config() as a member of phi_auditor.';
+    RETURN NEXT;
+  END IF;
+  RETURN;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_check_config() IS
+  'risky settings for a PHI database (statement logging, TLS, passwords, pg_hba.conf, master key, keys without an access rule), one row each; requires phi_key_admin or phi_audit_admin';
+
+-- end of section: decryption obeys the signed context

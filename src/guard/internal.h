@@ -1,0 +1,61 @@
+/*
+ * internal.h — what the files of src/guard share; nothing outside the
+ * folder includes it.
+ */
+#ifndef PHI_GUARD_GUARD_INTERNAL_H
+#define PHI_GUARD_GUARD_INTERNAL_H
+
+#include "postgres.h"
+
+/* lookup.c: what phi_guard holds in the current database */
+
+/* OID of phi_guard.audit_trigger(); InvalidOid when phi_guard is not installed. */
+extern Oid	lookup_audit_function(void);
+
+/*
+ * Whether relid has a row in registry "protected_tables" or
+ * "audited_tables", as this transaction sees the registry now (its own
+ * changes included); false when phi_guard is not installed.
+ */
+extern bool lookup_registered(const char *registry, Oid relid);
+
+/* Whether either registry holds a table that exists. */
+extern bool lookup_any_registered(void);
+
+/* Whether relid has a trigger that calls phi_guard.audit_trigger(). */
+extern bool lookup_has_audit_trigger(Oid relid);
+
+/* protect.c */
+
+/*
+ * Run sql (phi_guard's own statement, values as parameters) as the owner of
+ * extension phi_guard, the way a SECURITY DEFINER function runs.
+ */
+extern void protect_call_as_owner(const char *sql, int nargs, Oid *types,
+								  Datum *values);
+
+/* utility.c: checks and work done when the current utility statement ends */
+typedef enum DeferredKind
+{
+	DEFERRED_POLICY_DROPPED,	/* objid: the policy, relid: its table */
+	DEFERRED_TRIGGER_DROPPED,	/* objid: the trigger, relid: its table */
+	DEFERRED_INHERITANCE		/* objid: the child, relid: the parent */
+} DeferredKind;
+
+/* Remember kind for the end of the statement; name: the object's (or NULL). */
+extern void utility_defer(DeferredKind kind, Oid objid, Oid relid, const char *name);
+extern void utility_init(void);
+
+/* objects.c: the object access hook */
+extern void objects_init(void);
+
+/* replica.c: writes while session_replication_role = replica */
+
+/*
+ * ERROR (42501) when the current role is not a superuser, the session is in
+ * replica mode and relid has audit triggers (which do not fire in it).
+ */
+extern void replica_refuse_write(Oid relid);
+extern void replica_init(void);
+
+#endif

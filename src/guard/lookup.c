@@ -1,0 +1,126 @@
+/*
+ * lookup.c — what phi_guard holds in the current database: its audit
+ * trigger function, its two registries of guarded tables, and whether a
+ * table carries audit triggers.
+ *
+ * Invariants: phi_guard's objects are found by schema and name, the
+ * guarded tables by the registries (phi_guard.protected_tables,
+ * phi_guard.audited_tables, whose first column is relid regclass and
+ * primary key), and audit triggers by the function they call, never by
+ * their own names.  Nothing is cached: each answer reflects the catalogs
+ * and registries as this transaction sees them at the call (the callers
+ * run on DDL, which is rare).  Locks: AccessShareLock on the registry or
+ * pg_trigger while scanning.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "common/catalog.h"
+#include "guard/internal.h"
+
+Oid
+lookup_audit_function(void)
+{
+	Oid			nsp = get_namespace_oid("phi_guard", true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+						   CStringGetDatum("audit_trigger"),
+						   PointerGetDatum(buildoidvector(NULL, 0)),
+						   ObjectIdGetDatum(nsp));
+}
+
+bool
+lookup_registered(const char *registry, Oid relid)
+{
+	Oid			regid = catalog_relid(registry);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	Snapshot	snapshot;
+	bool		found;
+
+	if (!OidIsValid(regid))
+		return false;
+	rel = table_open(regid, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	/* a fresh snapshot: what phi_unprotect_table deleted a moment ago is gone */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+							  snapshot, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+bool
+lookup_any_registered(void)
+{
+	const char *registries[] = {"protected_tables", "audited_tables"};
+	bool		found = false;
+
+	for (int i = 0; i < lengthof(registries) && !found; i++)
+	{
+		Oid			regid = catalog_relid(registries[i]);
+		Relation	rel;
+		SysScanDesc scan;
+		Snapshot	snapshot;
+		HeapTuple	tup;
+
+		if (!OidIsValid(regid))
+			continue;
+		rel = table_open(regid, AccessShareLock);
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+		while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		relid = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+
+			/* (a row left behind by a table dropped in replica mode does not count) */
+			found = !isnull && SearchSysCacheExists1(RELOID, relid);
+		}
+		systable_endscan(scan);
+		UnregisterSnapshot(snapshot);
+		table_close(rel, AccessShareLock);
+	}
+	return found;
+}
+
+bool
+lookup_has_audit_trigger(Oid relid)
+{
+	Oid			fn = lookup_audit_function();
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(fn))
+		return false;
+	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid == fn;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}

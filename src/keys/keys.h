@@ -1,0 +1,113 @@
+/*
+ * keys.h — src/keys: the master key and the keyring (SPEC §1, §2).
+ *
+ * Owns:
+ *   masterkey.c      the master keys, read once in the postmaster
+ *   masterkey_sql.c  master-key rotation: phi_master_key_rewrap, _status
+ *   keystore.c       one wrapped-key store behind phi_guard.keys and
+ *                    phi_guard.index_keys: per-backend cache, invalidation,
+ *                    fresh-snapshot reads, unwrap, wrap-and-insert, rewrap
+ *   keyring.c        data keys: by id, active version of a name
+ *   indexkey.c       index keys: blind-index and token subkeys of a name
+ *   lifecycle.c      phi_key_create, phi_key_rotate, phi_key_destroy
+ *   keyaccess.c      the access rules of key names (phi_key_access,
+ *                    phi_mask_bind), cached like the keys
+ * May call: src/core, src/common, src/audit (audit entries of key changes).
+ * Never calls src/crypto or src/tokens, which sit above it.
+ *
+ * This header is what the layers above use: cached keys and the module's
+ * start-up.  keystore.h and masterkey.h are private to the folder.
+ *
+ * Pointer validity: a KeyEntry, IndexKey or KeyAccess pointer stays valid
+ * only until the next keys lookup or the next lock acquisition (either may
+ * process an invalidation that frees the cache).  Callers that remember an
+ * entry across calls (fn_extra) keep keystore_generation alongside and look
+ * again when it moved.
+ */
+#ifndef PHI_GUARD_KEYS_H
+#define PHI_GUARD_KEYS_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "core/aead.h"
+#include "core/hmac.h"
+
+#define KEY_NAME_MAX 63
+
+/* settings, defined in _PG_init (phi_guard.c); the variables are masterkey.c's */
+extern char *phi_guard_master_key_file;
+extern char *phi_guard_master_key_command;
+
+/* A data key version (phi_guard.keys row). */
+typedef struct KeyEntry
+{
+	uint32		id;				/* hash key: phi_guard.keys.id */
+	char		state;			/* 'a'ctive, 'r'etired, 'd'estroyed */
+	int32		version;
+	char		name[KEY_NAME_MAX + 1];
+	phic_gcm   *gcm;			/* NULL when destroyed */
+} KeyEntry;
+
+/* The index keys of a key name (phi_guard.index_keys row). */
+typedef struct IndexKey
+{
+	char		name[KEY_NAME_MAX + 1]; /* hash key */
+	phic_hmac  *blind;			/* HMAC(root, "phi_guard.blind_index.v1") */
+	phic_hmac  *token;			/* HMAC(root, "phi_guard.token.v1") */
+} IndexKey;
+
+/*
+ * The access rule of a key name (phi_guard.key_access row; SPEC §5
+ * phi_key_access and phi_mask_bind).
+ */
+typedef struct KeyAccess
+{
+	char		name[KEY_NAME_MAX + 1]; /* hash key */
+	const char *permission;		/* clear values; NULL: no rule, database roles decide */
+	const char *masked_permission;	/* masked values only; NULL: none */
+	int			mask_kind;		/* phic_mask_kind bound to the key; -1: none (full mask) */
+} KeyAccess;
+
+/* keystore.c: bumped whenever any key cache is flushed (never 0). */
+extern uint64 keystore_generation;
+
+/* masterkey.c: read the master keys; in the postmaster only (_PG_init). */
+extern void masterkey_load_at_startup(void);
+
+/*
+ * keyring.c: the key for decrypting a value written under key id: errors
+ * 42704 when the id is unknown, PH002 when destroyed, PH004 when its data
+ * key cannot be unwrapped with the loaded master keys.
+ */
+extern KeyEntry *keyring_by_id(uint32 id);
+
+/* keyring.c: the active version of a key name: 42704 unknown, PH005 none active. */
+extern KeyEntry *keyring_active(const char *name, int len);
+
+/*
+ * keyring.c: what the key-name argument argno of a call resolves to through
+ * lookup (keyring_active, indexkey_get), cached per call site (fn_extra):
+ * lookup runs again only when the name changes or a key cache was flushed.
+ * NULL name: 22004.
+ */
+typedef void *(*KeyNameLookup) (const char *name, int len);
+extern void *keyring_by_name_arg(FunctionCallInfo fcinfo, int argno, KeyNameLookup lookup);
+
+/*
+ * indexkey.c: the index keys of a key name; 42704 when the name is unknown,
+ * PH005 when every version of the name was destroyed (the index key went
+ * with them), PH002 when its index key row alone is missing.
+ */
+extern const IndexKey *indexkey_get(const char *name, int len);
+
+/*
+ * keyaccess.c: the access rule of key name name (a C string of at most
+ * KEY_NAME_MAX bytes), read once per backend until phi_guard.key_access
+ * changes.  Never NULL: a name without a row (or a database without the
+ * table) has permission NULL and mask_kind -1.
+ */
+extern const KeyAccess *keyaccess_get(const char *name);
+
+#endif

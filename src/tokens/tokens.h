@@ -1,0 +1,26 @@
+/*
+ * tokens.h — src/tokens: what phi_guard derives from values without
+ * storing them in the clear (SPEC §4, §5 masking).
+ *
+ * Owns:
+ *   blindindex.c  phi_blind_index: keyed, truncated HMAC of a value
+ *   token.c       token domains and the token vault: phi_tokenize,
+ *                 phi_detokenize, phi_token_forget
+ *   mask.c        phi_mask, and masked reads (phi_decrypt_masked)
+ * May call: src/core, src/common, src/audit, src/keys (index keys, data
+ * keys by name) and src/crypto (the vault's values are encrypted and
+ * decrypted only through it).  Nothing in src/ below it calls it.
+ *
+ * This header names the folder's dependencies; its files share nothing
+ * else.
+ */
+#ifndef PHI_GUARD_TOKENS_H
+#define PHI_GUARD_TOKENS_H
+
+#include "postgres.h"
+
+#include "audit/audit.h"
+#include "crypto/crypto.h"
+#include "keys/keys.h"
+
+#endif
