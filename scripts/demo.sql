@@ -156,7 +156,43 @@ COMMIT;
 RESET ROLE;
 
 \echo
-\echo '== 13. The audit log: who did what, for whom and why, sealed into a hash chain'
+\echo '== 13. Decryption obeys the signed context: billing sees masks because the database says so'
+\echo '   A rule on the key: clear text for contexts holding patient.read, the bound'
+\echo '   mask for contexts holding only patient.read_masked, nothing for anyone else.'
+SELECT phi_key_access('patients', 'patient.read', 'patient.read_masked') \gset
+SELECT phi_mask_bind('patients', 'ssn') \gset
+SELECT phi_permission_grant('billing', 'patient.read_masked') \gset
+GRANT SELECT ON patients TO demo_app;
+SET ROLE demo_app;
+\echo '-- billing, through the same pooled role: the bound mask, whatever kind it asks for'
+BEGIN;
+SELECT phi_set_context(:'tok_bill') \gset
+SELECT id, phi_decrypt_masked(ssn, 'patients.ssn:' || id, 'phone') AS ssn FROM patients ORDER BY id;
+DO $$
+BEGIN
+  PERFORM phi_decrypt(ssn, 'patients.ssn:' || id) FROM patients;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE NOTICE 'clear text refused, SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+COMMIT;
+\echo '-- dr.grey, a clinician: clear text'
+BEGIN;
+SELECT phi_set_context(:'tok_grey') \gset
+SELECT id, phi_decrypt(ssn, 'patients.ssn:' || id) AS ssn FROM patients ORDER BY id;
+COMMIT;
+\echo '-- no context (an SQL injection through the pooled role): refused'
+DO $$
+BEGIN
+  PERFORM phi_decrypt(ssn, 'patients.ssn:' || id) FROM patients;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE NOTICE 'refused, SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+RESET ROLE;
+
+\echo
+\echo '== 14. The audit log: who did what, for whom and why, sealed into a hash chain'
 SELECT phi_audit_seal() AS entries_sealed;
 SELECT r->>'kind' AS kind, r->>'table' AS "table", r->>'row_key' AS row_key,
        r->>'columns' AS columns, r->>'role' AS role, r->>'app_user' AS app_user,
@@ -166,7 +202,7 @@ SELECT r->>'kind' AS kind, r->>'table' AS "table", r->>'row_key' AS row_key,
 SELECT * FROM phi_audit_verify();
 
 \echo
-\echo '== 14. A superuser quietly edits one entry: verification catches it'
+\echo '== 15. A superuser quietly edits one entry: verification catches it'
 SET session_replication_role = replica;   -- bypasses the append-only triggers
 UPDATE phi_guard.audit_log SET record = replace(record, '"kind":"update"', '"kind":"insert"')
  WHERE record LIKE '%"kind":"update"%' AND xid = (SELECT min(xid) FROM phi_guard.audit_log WHERE record LIKE '%"kind":"update"%');
