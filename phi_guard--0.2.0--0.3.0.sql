@@ -45,7 +45,8 @@ COMMENT ON FUNCTION phi_guard.audit_ddl_drop() IS
 -- From this version the library refuses, for tables registered in
 -- phi_guard.protected_tables or phi_guard.audited_tables, every statement
 -- that would switch off row security or FORCE, alter or drop a restrictive
--- policy, or disable, rename or drop an audit trigger; it extends both to
+-- policy (or add one that sorts before the wall), or disable, rename,
+-- replace or drop an audit trigger; it extends both to
 -- new partitions and inheritance children.  Here: auditing and DDL
 -- auditing as in src/audit/audit.sql, the registry and functions of
 -- src/guard/guard.sql, then the tables protected or audited before.
@@ -243,6 +244,31 @@ BEGIN
     PERFORM phi_guard.audit_event('ddl', r.polrelid::pg_catalog.regclass,
       pg_catalog.jsonb_build_object('command', r.command_tag, 'policy', r.polname));
   END LOOP;
+  -- CREATE TRIGGER / RULE / INDEX on an audited table or one under row
+  -- security: objects that see its rows (phi_audit_enable's own triggers,
+  -- which only it can create, are its audit_enable entry)
+  FOR r IN SELECT t.relid, c.command_tag, c.object_identity
+             FROM pg_catalog.pg_event_trigger_ddl_commands() c
+            CROSS JOIN LATERAL (SELECT CASE
+                     WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                       THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g
+                              WHERE g.oid OPERATOR(pg_catalog.=) c.objid
+                                AND g.tgfoid OPERATOR(pg_catalog.<>) fn)
+                     WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                       THEN (SELECT w.ev_class FROM pg_catalog.pg_rewrite w
+                              WHERE w.oid OPERATOR(pg_catalog.=) c.objid)
+                     WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                       THEN (SELECT i.indrelid FROM pg_catalog.pg_index i
+                              WHERE i.indexrelid OPERATOR(pg_catalog.=) c.objid)
+                   END AS relid) t
+             JOIN pg_catalog.pg_class x ON x.oid OPERATOR(pg_catalog.=) t.relid
+            WHERE NOT c.in_extension
+              AND (t.relid OPERATOR(pg_catalog.=) ANY (SELECT a.relid::pg_catalog.oid FROM phi_guard.audited_tables a)
+                   OR x.relrowsecurity OR x.relforcerowsecurity)
+  LOOP
+    PERFORM phi_guard.audit_event('ddl', r.relid::pg_catalog.regclass,
+      pg_catalog.jsonb_build_object('command', r.command_tag, 'object', r.object_identity));
+  END LOOP;
 END
 $$;
 COMMENT ON FUNCTION phi_guard.audit_ddl() IS
@@ -321,6 +347,7 @@ DECLARE
   typ pg_catalog.regtype;
   cond pg_catalog.text;
   registered pg_catalog.name;
+  early pg_catalog.name;
   parent pg_catalog.regclass;
   wall record;
   rule_before pg_catalog.text;
@@ -366,6 +393,18 @@ BEGIN
     RAISE EXCEPTION '% is protected on tenant column "%"', tbl, registered USING ERRCODE = '42501',
       DETAIL = 'Moving the tenant wall to another column would change which tenant sees each row.',
       HINT = 'To protect it on another column, a phi_key_admin runs phi_unprotect_table first.';
+  END IF;
+  -- restrictive policies apply in name order: one before the wall would
+  -- see every tenant's rows (the C guard refuses new ones)
+  SELECT p.polname INTO early FROM pg_catalog.pg_policy p
+   WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND NOT p.polpermissive
+     AND p.polname OPERATOR(pg_catalog.<) 'phi_guard_tenant'::pg_catalog.name
+   ORDER BY p.polname LIMIT 1;
+  IF early IS NOT NULL THEN
+    RAISE EXCEPTION 'restrictive policy "%" of % sorts before the tenant wall "phi_guard_tenant"', early, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'PostgreSQL applies restrictive policies in name order; a policy applied before the wall sees every tenant''s rows.',
+            HINT = 'Rename the policy so that it sorts after "phi_guard_tenant", then protect the table.';
   END IF;
 
   -- the context's tenant, once per query (an InitPlan), cast to the column's
@@ -1096,3 +1135,9 @@ COMMENT ON FUNCTION phi_guard.phi_check_config() IS
   'risky settings for a PHI database (statement logging, TLS, passwords, pg_hba.conf, master key, keys without an access rule), one row each; requires phi_key_admin or phi_audit_admin';
 
 -- end of section: decryption obeys the signed context
+
+-- DDL on audited tables and tables under row security is recorded under
+-- session_replication_role = replica too, and so are the triggers, rules
+-- and indexes created on them (audit_ddl above).
+ALTER EVENT TRIGGER phi_guard_audit_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER phi_guard_audit_ddl_drop ENABLE ALWAYS;

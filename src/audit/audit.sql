@@ -323,6 +323,31 @@ BEGIN
     PERFORM phi_guard.audit_event('ddl', r.polrelid::pg_catalog.regclass,
       pg_catalog.jsonb_build_object('command', r.command_tag, 'policy', r.polname));
   END LOOP;
+  -- CREATE TRIGGER / RULE / INDEX on an audited table or one under row
+  -- security: objects that see its rows (phi_audit_enable's own triggers,
+  -- which only it can create, are its audit_enable entry)
+  FOR r IN SELECT t.relid, c.command_tag, c.object_identity
+             FROM pg_catalog.pg_event_trigger_ddl_commands() c
+            CROSS JOIN LATERAL (SELECT CASE
+                     WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                       THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g
+                              WHERE g.oid OPERATOR(pg_catalog.=) c.objid
+                                AND g.tgfoid OPERATOR(pg_catalog.<>) fn)
+                     WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                       THEN (SELECT w.ev_class FROM pg_catalog.pg_rewrite w
+                              WHERE w.oid OPERATOR(pg_catalog.=) c.objid)
+                     WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                       THEN (SELECT i.indrelid FROM pg_catalog.pg_index i
+                              WHERE i.indexrelid OPERATOR(pg_catalog.=) c.objid)
+                   END AS relid) t
+             JOIN pg_catalog.pg_class x ON x.oid OPERATOR(pg_catalog.=) t.relid
+            WHERE NOT c.in_extension
+              AND (t.relid OPERATOR(pg_catalog.=) ANY (SELECT a.relid::pg_catalog.oid FROM phi_guard.audited_tables a)
+                   OR x.relrowsecurity OR x.relforcerowsecurity)
+  LOOP
+    PERFORM phi_guard.audit_event('ddl', r.relid::pg_catalog.regclass,
+      pg_catalog.jsonb_build_object('command', r.command_tag, 'object', r.object_identity));
+  END LOOP;
 END
 $$;
 COMMENT ON FUNCTION phi_guard.audit_ddl() IS
@@ -369,6 +394,9 @@ CREATE EVENT TRIGGER phi_guard_audit_ddl ON ddl_command_end
   EXECUTE FUNCTION phi_guard.audit_ddl();
 CREATE EVENT TRIGGER phi_guard_audit_ddl_drop ON sql_drop
   EXECUTE FUNCTION phi_guard.audit_ddl_drop();
+-- DDL is recorded under session_replication_role = replica too
+ALTER EVENT TRIGGER phi_guard_audit_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER phi_guard_audit_ddl_drop ENABLE ALWAYS;
 
 REVOKE ALL ON phi_guard.audit_log, phi_guard.audit_block, phi_guard.audited_tables FROM PUBLIC;
 REVOKE ALL ON FUNCTION

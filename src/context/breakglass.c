@@ -17,10 +17,15 @@
  * below does: before planning, it marks (POLICY_CALL) the calls of
  * break_glass_use(tbl) found in the row-security quals of relation tbl
  * itself, which only that relation's policies put there; the executor
- * hands the marked node to the function (flinfo->fn_expr).  A direct call
- * from a query, a view, a function, a default, a check constraint or
- * another table's policy is never marked: it answers like
- * phi_break_glass_active() and writes nothing.  The policy's call is
+ * hands the marked node to the function (flinfo->fn_expr).  One exception:
+ * an UPDATE or DELETE through a security_barrier view puts the view's
+ * WHERE clause into the same list (the rewriter's securityQuals of the
+ * relation written), so the row-security quals of a relation written
+ * through a view are not marked at all (break-glass admits reads only,
+ * never the write).  A direct call from a query, a view, a function, a
+ * default, a check constraint or another table's policy is never marked:
+ * it answers like phi_break_glass_active() and writes nothing.  The
+ * policy's call is
  * evaluated only when a row of the table reaches its break-glass arm, so
  * an entry means the grant was in play for rows actually read.
  *
@@ -30,12 +35,14 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
@@ -158,8 +165,34 @@ typedef struct MarkContext
 } MarkContext;
 
 /*
+ * The relation q updates or deletes from through an auto-updatable view,
+ * whose securityQuals may hold the view's WHERE clause; NULL for any other
+ * query.  The rewriter leaves the view's own entry in the range table as a
+ * relation of kind view (a view read in FROM becomes a subquery).
+ */
+static RangeTblEntry *
+written_through_view(Query *q)
+{
+	ListCell   *lc;
+
+	if (q->commandType != CMD_UPDATE && q->commandType != CMD_DELETE)
+		return NULL;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
+			return rt_fetch(q->resultRelation, q->rtable);
+	}
+	return NULL;
+}
+
+/*
  * Walk a query tree; inside the row-security quals of relation R, mark
- * every call break_glass_use(R) whose argument is the constant R.
+ * every call break_glass_use(R) whose argument is the constant R.  The
+ * quals of a relation are walked once, as its own (so a table read inside
+ * R's policy cannot mark calls naming R from its own quals), and not at
+ * all as quals of a relation written through a view.
  */
 static bool
 mark_walker(Node *node, MarkContext *cx)
@@ -167,20 +200,28 @@ mark_walker(Node *node, MarkContext *cx)
 	if (node == NULL)
 		return false;
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, mark_walker, cx, QTW_EXAMINE_RTES_BEFORE);
-	if (IsA(node, RangeTblEntry))
 	{
-		RangeTblEntry *rte = (RangeTblEntry *) node;
+		Query	   *q = (Query *) node;
+		RangeTblEntry *unmarked = written_through_view(q);
+		ListCell   *lc;
 
-		if (rte->rtekind == RTE_RELATION && rte->securityQuals != NIL)
+		foreach(lc, q->rtable)
 		{
-			Oid			outer = cx->relid;
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-			cx->relid = rte->relid;
-			(void) expression_tree_walker((Node *) rte->securityQuals, mark_walker, cx);
-			cx->relid = outer;
+			if (rte->rtekind == RTE_RELATION)
+			{
+				Oid			outer = cx->relid;
+
+				cx->relid = rte == unmarked ? InvalidOid : rte->relid;
+				(void) mark_walker((Node *) rte->securityQuals, cx);
+				cx->relid = outer;
+				(void) mark_walker((Node *) rte->tablesample, cx);
+			}
+			else
+				(void) range_table_entry_walker(rte, mark_walker, cx, 0);
 		}
-		return false;			/* the walk goes on into the entry's contents */
+		return query_tree_walker(q, mark_walker, cx, QTW_IGNORE_RANGE_TABLE);
 	}
 	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == cx->fn &&
 		OidIsValid(cx->relid))

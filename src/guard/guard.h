@@ -8,8 +8,9 @@
  * children, present and future, get the same protection and auditing; no
  * statement but phi_unprotect_table / phi_audit_disable may switch off their
  * row security or FORCE, alter or drop their restrictive policies, or
- * disable, rename or drop their audit triggers; and no non-superuser
- * writes them while session_replication_role silences the triggers.
+ * disable, rename, replace or drop their audit triggers, nor add a
+ * restrictive policy applied before the wall; and no non-superuser that
+ * could make session_replication_role silence the triggers writes them.
  *
  * May call: src/common (and PostgreSQL).  Nothing includes this folder but
  * src/phi_guard.c.

@@ -8,8 +8,9 @@
 -- renamed tenant column (guard_column_renamed), forgetting dropped tables.
 -- The C guard refuses, while a table is registered here or in
 -- phi_guard.audited_tables, every statement that would switch off its row
--- security or FORCE, alter or drop its restrictive policies, or disable,
--- rename or drop its audit triggers; phi_unprotect_table and
+-- security or FORCE, alter or drop its restrictive policies (or add one
+-- that sorts before the wall), or disable, rename, replace or drop its
+-- audit triggers; phi_unprotect_table and
 -- phi_audit_disable take a table out of its registry first.
 -- References the roles (src/common/schema.sql), audit_event() and
 -- table_tree() (src/audit/audit.sql), phi_tenant_id() and break_glass_use()
@@ -49,6 +50,7 @@ DECLARE
   typ pg_catalog.regtype;
   cond pg_catalog.text;
   registered pg_catalog.name;
+  early pg_catalog.name;
   parent pg_catalog.regclass;
   wall record;
   rule_before pg_catalog.text;
@@ -94,6 +96,18 @@ BEGIN
     RAISE EXCEPTION '% is protected on tenant column "%"', tbl, registered USING ERRCODE = '42501',
       DETAIL = 'Moving the tenant wall to another column would change which tenant sees each row.',
       HINT = 'To protect it on another column, a phi_key_admin runs phi_unprotect_table first.';
+  END IF;
+  -- restrictive policies apply in name order: one before the wall would
+  -- see every tenant's rows (the C guard refuses new ones)
+  SELECT p.polname INTO early FROM pg_catalog.pg_policy p
+   WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND NOT p.polpermissive
+     AND p.polname OPERATOR(pg_catalog.<) 'phi_guard_tenant'::pg_catalog.name
+   ORDER BY p.polname LIMIT 1;
+  IF early IS NOT NULL THEN
+    RAISE EXCEPTION 'restrictive policy "%" of % sorts before the tenant wall "phi_guard_tenant"', early, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'PostgreSQL applies restrictive policies in name order; a policy applied before the wall sees every tenant''s rows.',
+            HINT = 'Rename the policy so that it sorts after "phi_guard_tenant", then protect the table.';
   END IF;
 
   -- the context's tenant, once per query (an InitPlan), cast to the column's

@@ -7,6 +7,13 @@
 
 #include "postgres.h"
 
+/*
+ * The name of the restrictive tenant wall phi_protect_table creates (its
+ * install script writes it too).  Other restrictive policies of a protected
+ * table must sort after it.
+ */
+#define GUARD_WALL_POLICY "phi_guard_tenant"
+
 /* lookup.c: what phi_guard holds in the current database */
 
 /* OID of phi_guard.audit_trigger(); InvalidOid when phi_guard is not installed. */
@@ -21,6 +28,9 @@ extern bool lookup_registered(const char *registry, Oid relid);
 
 /* Whether either registry holds a table that exists. */
 extern bool lookup_any_registered(void);
+
+/* The function trigger tgname of relid calls; InvalidOid when there is none. */
+extern Oid	lookup_trigger_function(Oid relid, const char *tgname);
 
 /* Whether relid has a trigger that calls phi_guard.audit_trigger(). */
 extern bool lookup_has_audit_trigger(Oid relid);
@@ -49,11 +59,15 @@ extern void utility_init(void);
 /* objects.c: the object access hook */
 extern void objects_init(void);
 
-/* replica.c: writes while session_replication_role = replica */
+/* planner.c: the tenant wall first for the existing rows ON CONFLICT and MERGE check */
+extern void planner_init(void);
+
+/* replica.c: writes that session_replication_role = replica could silence */
 
 /*
- * ERROR (42501) when the current role is not a superuser, the session is in
- * replica mode and relid has audit triggers (which do not fire in it).
+ * ERROR (42501) when relid has audit triggers (which do not fire in replica
+ * mode) and the current role is not a superuser and either the session is
+ * in replica mode or the role may switch it there.
  */
 extern void replica_refuse_write(Oid relid);
 extern void replica_init(void);

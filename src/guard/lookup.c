@@ -102,6 +102,27 @@ lookup_any_registered(void)
 	return found;
 }
 
+Oid
+lookup_trigger_function(Oid relid, const char *tgname)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			fn = InvalidOid;
+
+	ScanKeyInit(&key[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(tgname));
+	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, NULL, 2, key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		fn = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return fn;
+}
+
 bool
 lookup_has_audit_trigger(Oid relid)
 {

@@ -14,9 +14,17 @@
  * - A restrictive policy of a protected table is never altered: ERROR at
  *   once.  Dropping one is allowed only together with its table; that is
  *   known when the statement ends (utility.c).
+ * - A new restrictive policy of a protected table sorts after the tenant
+ *   wall (GUARD_WALL_POLICY): PostgreSQL applies restrictive policies in
+ *   name order, each before the next, so one sorting first would see (and
+ *   could hand to a function of its owner) every tenant's rows before the
+ *   wall filters them.  phi_guard.protect_apply refuses such a policy that
+ *   was there before the table was protected.
  * - An audit trigger (one calling phi_guard.audit_trigger()) of an audited
  *   table keeps its name and stays enabled in origin mode: ERROR at once
- *   otherwise.  Dropping one: as for policies.
+ *   otherwise.  (CREATE OR REPLACE TRIGGER, which would swap its function
+ *   in place, is refused before it runs: utility.c.)  Dropping one: as for
+ *   policies.
  * - A new inheritance link (CREATE TABLE ... PARTITION OF / INHERITS,
  *   ATTACH PARTITION, INHERIT) is handed to utility.c, which extends the
  *   parent's protection and auditing to the child when the statement ends.
@@ -27,6 +35,7 @@
  * Reading old and new: an OAT_POST_ALTER hook runs after the catalog row
  * was updated but before the command counter advances, so the catalog
  * snapshot still shows the row as it was and SnapshotSelf as it is now.
+ * An OAT_POST_CREATE hook reads the new row with SnapshotSelf.
  *
  * State: none of its own (the deferred work is in utility.c).
  */
@@ -108,6 +117,31 @@ guarded_trigger(Oid trigger_oid)
 	return trig;
 }
 
+/*
+ * OAT_POST_CREATE of a policy: ERROR if it is restrictive, on a protected
+ * table, and sorts before the tenant wall (strcmp, the order PostgreSQL
+ * applies restrictive policies in).
+ */
+static void
+policy_created(Oid policy_oid)
+{
+	HeapTuple	tup = catalog_row(PolicyRelationId, PolicyOidIndexId, policy_oid, SnapshotSelf);
+	Form_pg_policy pol;
+
+	if (tup == NULL)
+		return;
+	pol = (Form_pg_policy) GETSTRUCT(tup);
+	if (pol->polpermissive || strcmp(NameStr(pol->polname), GUARD_WALL_POLICY) >= 0 ||
+		!lookup_registered("protected_tables", pol->polrelid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("restrictive policy \"%s\" of protected table %s would sort before the tenant wall \"%s\"",
+					NameStr(pol->polname), catalog_qualified_name(pol->polrelid), GUARD_WALL_POLICY),
+			 errdetail("PostgreSQL applies restrictive policies in name order; a policy applied before the wall sees every tenant's rows."),
+			 errhint("Give the policy a name that sorts after \"%s\".", GUARD_WALL_POLICY)));
+}
+
 /* OAT_POST_ALTER of a policy: ERROR if it is guarded (any change). */
 static void
 policy_altered(Oid policy_oid)
@@ -161,7 +195,12 @@ object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 	if (IsBinaryUpgrade)
 		return;
 
-	if (access == OAT_POST_ALTER)
+	if (access == OAT_POST_CREATE)
+	{
+		if (classId == PolicyRelationId)
+			policy_created(objectId);
+	}
+	else if (access == OAT_POST_ALTER)
 	{
 		if (classId == PolicyRelationId)
 			policy_altered(objectId);

@@ -3,8 +3,11 @@
  * around each utility statement.
  *
  * Before the statement: DROP EXTENSION phi_guard while tables are
- * registered; COPY ... FROM and TRUNCATE of an audited table in replica
- * mode (replica.c decides).
+ * registered; CREATE OR REPLACE TRIGGER naming an audit trigger of an
+ * audited table (it would swap the trigger's function in place, and any
+ * role with the TRIGGER privilege may run it); COPY ... FROM and TRUNCATE
+ * of an audited table in replica mode or by a role that may set it
+ * (replica.c decides).
  * After the statement, while it can still be refused (an ERROR here rolls
  * it back with everything it did):
  * - ALTER TABLE ... DISABLE ROW LEVEL SECURITY / NO FORCE ROW LEVEL
@@ -29,7 +32,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -234,14 +236,37 @@ check_drop_extension(DropStmt *stmt)
 	}
 }
 
+/*
+ * CREATE OR REPLACE TRIGGER whose name is that of an audit trigger of an
+ * audited table: ERROR.  (The trigger is known by its function; the name
+ * only says which one the statement would replace.)
+ */
+static void
+check_trigger_replace(CreateTrigStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	Oid			fn = lookup_audit_function();
+
+	if (!OidIsValid(relid) || !OidIsValid(fn) ||
+		lookup_trigger_function(relid, stmt->trigname) != fn ||
+		!lookup_registered("audited_tables", relid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot replace audit trigger \"%s\" of audited table %s",
+					stmt->trigname, catalog_qualified_name(relid)),
+			 errdetail("The audit triggers of a table audited by phi_audit_enable keep their function, events and mode."),
+			 errhint("Only phi_audit_disable, run by a phi_audit_admin, ends the auditing of a table.")));
+}
+
 static void
 before_statement(Node *parsetree)
 {
 	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
 		check_drop_extension((DropStmt *) parsetree);
-	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
-		return;
-	if (IsA(parsetree, CopyStmt))
+	else if (IsA(parsetree, CreateTrigStmt) && ((CreateTrigStmt *) parsetree)->replace)
+		check_trigger_replace((CreateTrigStmt *) parsetree);
+	else if (IsA(parsetree, CopyStmt))
 	{
 		CopyStmt   *stmt = (CopyStmt *) parsetree;
 
