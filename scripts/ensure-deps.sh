@@ -19,9 +19,12 @@ command -v make >/dev/null || need+=(make)
 command -v runuser >/dev/null || need+=(util-linux)
 # the AddressSanitizer run of the regression suite (test/asan-regress.sh)
 command -v patchelf >/dev/null || need+=(patchelf)
-# the Node.js client example (examples/node) and its tests
+# the Node.js client (clients/node), the examples and their tests
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# the Next.js example's browser tests (examples/nextjs): Debian's Chromium,
+# driven by playwright-core (no browser download)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -61,11 +61,17 @@ echo "== pg_regress under AddressSanitizer and UBSan (test/asan-regress.sh)"
 test/asan-regress.sh 2>&1 | tee "$ROOT/asan.log"
 count_summary "$ROOT/asan.log" 'asan: ' "the ASan run"
 
-echo "== node example (examples/node)"
+# three node --test suites, one "# pass N" / "# fail M" pair each: the
+# phi-guard client, examples/node, and the Next.js browser suite
+echo "== Node.js (test/node-example.sh: clients/node, examples/node, examples/nextjs in Chromium)"
 test/node-example.sh 2>&1 | tee "$ROOT/node.log"
-p=$(grep -oE '^# pass [0-9]+' "$ROOT/node.log" | grep -oE '[0-9]+$')
-f=$(grep -oE '^# fail [0-9]+' "$ROOT/node.log" | grep -oE '[0-9]+$')
-if [ -n "$p" ] && [ -n "$f" ]; then add "$p" "$f"; else echo "not ok: the node example gave no summary"; add 0 1; fi
+node_rc=${PIPESTATUS[0]}
+n=$(grep -cE '^# pass [0-9]+' "$ROOT/node.log")
+p=$(grep -oE '^# pass [0-9]+' "$ROOT/node.log" | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}')
+f=$(grep -oE '^# fail [0-9]+' "$ROOT/node.log" | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}')
+add "$p" "$f"
+if [ "$n" -lt 3 ]; then echo "not ok: $((3 - n)) of the 3 Node.js suites gave no summary"; add 0 $((3 - n))
+elif [ "$node_rc" -ne 0 ] && [ "$f" -eq 0 ]; then echo "not ok: test/node-example.sh failed"; add 0 1; fi
 
 # libFuzzer targets (test/fuzz), when asked for (CI sets FUZZ_SECONDS);
 # they need clang-14 and libclang-rt-14-dev

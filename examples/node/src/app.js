@@ -17,7 +17,7 @@
 //   DELETE /break-glass  ends it early
 
 import http from 'node:http';
-import { withContext } from './db.js';
+import { AccessDeniedError, ContextRejectedError, phiDecrypt, sql, withPhiContext } from 'phi-guard';
 
 // The example's user directory: user id -> tenant and application roles.
 export const DEMO_USERS = {
@@ -62,14 +62,15 @@ function send(res, status, body) {
   res.end(text);
 }
 
-// Maps an error to an HTTP status. Database errors are told apart by
-// SQLSTATE: 28000 a rejected context token, 42501 a refused privilege or
-// row-level security check, class 22 bad input (for example a too short
-// break-glass reason). Anything else is a 500 without details.
+// Maps an error to an HTTP status. withPhiContext turns phi_guard's
+// SQLSTATEs into typed errors: ContextRejectedError (28000) a rejected
+// context token, AccessDeniedError (42501) a refused privilege, access rule
+// or row-level security check; class 22 is bad input (for example a too
+// short break-glass reason). Anything else is a 500 without details.
 function toResponse(err) {
   if (err instanceof HttpError) return [err.status, { error: err.message }];
-  if (err.code === '28000') return [401, { error: 'context rejected', sqlstate: err.code }];
-  if (err.code === '42501') return [403, { error: err.message, sqlstate: err.code }];
+  if (err instanceof ContextRejectedError) return [401, { error: 'context rejected', sqlstate: err.sqlstate }];
+  if (err instanceof AccessDeniedError) return [403, { error: err.message, sqlstate: err.sqlstate }];
   if (typeof err.code === 'string' && err.code.startsWith('22')) {
     return [400, { error: err.message, sqlstate: err.code }];
   }
@@ -78,7 +79,7 @@ function toResponse(err) {
 
 // createApp({ pool, signer, users }): an http.Server (not yet listening).
 // pool is a pg.Pool logged in as the service's role, signer comes from
-// createContextSigner().
+// phi-guard's createContextSigner().
 export function createApp({ pool, signer, users = DEMO_USERS, log = console }) {
   // The "authenticated" user of a request, as context claims.
   function claimsFor(req) {
@@ -89,10 +90,10 @@ export function createApp({ pool, signer, users = DEMO_USERS, log = console }) {
     return { sub, tenant: user.tenant, roles: user.roles, purpose };
   }
 
-  // Runs fn(client) in a transaction carrying the request user's context.
-  async function asUser(req, fn) {
-    const token = await signer.sign(claimsFor(req));
-    return withContext(pool, token, fn);
+  // Runs fn(client) in a transaction whose first statement sets the
+  // request user's signed context (phi-guard's withPhiContext).
+  function asUser(req, fn) {
+    return withPhiContext(pool, { signer, claims: claimsFor(req) }, fn);
   }
 
   const routes = {
@@ -109,11 +110,10 @@ export function createApp({ pool, signer, users = DEMO_USERS, log = console }) {
       asUser(req, async (db) => {
         // No WHERE tenant = ...: row-level security adds it. CASE evaluates
         // phi_decrypt only for contexts allowed to read the SSN.
-        const { rows } = await db.query(`
+        const ssn = phiDecrypt(sql.ident('ssn'), sql`'patients.ssn:' OPERATOR(pg_catalog.||) id::text`);
+        const { rows } = await db.query(sql`
           SELECT id, name, assigned_user,
-                 CASE WHEN phi_guard.phi_has_permission('patient.read')
-                      THEN phi_guard.phi_decrypt(ssn, 'patients.ssn:' OPERATOR(pg_catalog.||) id::text)
-                 END AS ssn
+                 CASE WHEN phi_guard.phi_has_permission('patient.read') THEN ${ssn} END AS ssn
             FROM public.patients
            ORDER BY id`);
         return { patients: rows };

@@ -10,14 +10,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { createContextSigner } from 'phi-guard';
 import { createApp } from './app.js';
-import { createContextSigner } from './context.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const keyFile = process.env.CONTEXT_KEY_FILE ?? join(here, '..', 'keys', 'context-ed25519.pem');
 const signer = await createContextSigner({
   kid: process.env.CONTEXT_KID ?? 'node-example-1',
-  privateKeyPem: await readFile(keyFile, 'utf8'),
+  privateKey: await readFile(keyFile, 'utf8'),
 });
 const pool = new pg.Pool({ user: process.env.APP_ROLE ?? 'clinic_app', max: 5 });
 const port = Number(process.env.PORT ?? 3000);

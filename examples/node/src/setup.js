@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { generateContextKeyPair } from './context.js';
+import { generateContextKeyPair, phiEncrypt, sql } from 'phi-guard';
 
 // Two clinics (tenants); each patient is assigned to one clinician.
 export const SAMPLE_PATIENTS = [
@@ -71,11 +71,9 @@ export async function setupDatabase(admin, { appRole, kid, publicKeyPem, careTea
   // A superuser bypasses row-level security, so the seed rows of both
   // tenants can be inserted here without a context.
   for (const p of SAMPLE_PATIENTS) {
-    await admin.query(
-      `INSERT INTO public.patients (id, tenant, name, assigned_user, ssn)
-       VALUES ($1, $2, $3, $4, phi_guard.phi_encrypt($5::text, 'patients', $6))`,
-      [p.id, p.tenant, p.name, p.assignedUser, p.ssn, ssnAad(p.id)],
-    );
+    await admin.query(sql`
+      INSERT INTO public.patients (id, tenant, name, assigned_user, ssn)
+      VALUES (${p.id}, ${p.tenant}, ${p.name}, ${p.assignedUser}, ${phiEncrypt(p.ssn, 'patients', ssnAad(p.id))})`);
   }
 }
 
@@ -88,7 +86,7 @@ async function main() {
   const appRole = process.env.APP_ROLE ?? 'clinic_app';
   const careTeam = !process.argv.includes('--tenant-wide');
 
-  const { privateKeyPem, publicKeyPem } = await generateContextKeyPair();
+  const { privateKeyPem, publicKeyPem } = await generateContextKeyPair({ kid });
   await mkdir(keyDir, { recursive: true, mode: 0o700 });
   await writeFile(join(keyDir, 'context-ed25519.pem'), privateKeyPem, { mode: 0o600 });
   await writeFile(join(keyDir, 'context-ed25519.pub.pem'), publicKeyPem);

@@ -2,7 +2,7 @@
 // tenant-wide one, and break-glass to see beyond it in an emergency.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { withContext } from '../src/db.js';
+import { withPhiContext } from 'phi-guard';
 import { claimsOf, freshDatabase, rejectsWith, visibleIds } from './support.js';
 
 let env;
@@ -13,7 +13,7 @@ after(async () => { await env?.close(); });
 
 const REASON = 'patient unconscious in the emergency room';
 const as = async (user, fn, overrides) =>
-  withContext(env.pool, await env.signer.sign(claimsOf(user, overrides)), fn);
+  withPhiContext(env.pool, await env.signer.sign(claimsOf(user, overrides)), fn);
 const active = (db) => db.query('SELECT phi_guard.phi_break_glass_active() AS a').then((r) => r.rows[0].a);
 
 test('the policies are phi_guard_tenant, phi_guard_break_glass and care_team', async () => {
@@ -53,7 +53,7 @@ test('break-glass opens the whole tenant, not the other tenant, and ends', async
 
   // The grant is stored: a later transaction, on any connection, sees it.
   const other = env.newPool({ max: 1 });
-  assert.deepEqual(await withContext(other, await env.signer.sign(claimsOf('alice')), visibleIds), [1, 2, 3]);
+  assert.deepEqual(await withPhiContext(other, await env.signer.sign(claimsOf('alice')), visibleIds), [1, 2, 3]);
   assert.equal(await as('alice', active), true);
   // only alice's grant, only in her tenant
   assert.deepEqual(await as('bob', visibleIds), [2]);

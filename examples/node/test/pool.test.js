@@ -2,7 +2,7 @@
 // connection handed to the next request carries nothing over.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { withContext } from '../src/db.js';
+import { withPhiContext } from 'phi-guard';
 import { claimsOf, freshDatabase, visibleIds } from './support.js';
 
 let env;
@@ -32,7 +32,7 @@ async function bare() {
 }
 
 test('after COMMIT the next transaction on the same connection has no context', async () => {
-  const first = await withContext(pool, await sign('alice'), async (db) => ({ ids: await visibleIds(db), pid: await pid(db) }));
+  const first = await withPhiContext(pool, await sign('alice'), async (db) => ({ ids: await visibleIds(db), pid: await pid(db) }));
   assert.deepEqual(first.ids, [1, 2, 3]);
   const second = await bare();
   assert.equal(second.pid, first.pid, 'same backend');
@@ -40,7 +40,7 @@ test('after COMMIT the next transaction on the same connection has no context', 
 });
 
 test('after ROLLBACK (a failed request) the context is gone too', async () => {
-  await assert.rejects(withContext(pool, await sign('carol'), async (db) => {
+  await assert.rejects(withPhiContext(pool, await sign('carol'), async (db) => {
     assert.deepEqual(await visibleIds(db), [4, 5]);
     throw new Error('request failed');
   }), /request failed/);
@@ -51,7 +51,7 @@ test('after ROLLBACK (a failed request) the context is gone too', async () => {
 
 test('requests of different tenants alternate on one connection without leaking', async () => {
   for (const [user, ids] of [['alice', [1, 2, 3]], ['carol', [4, 5]], ['alice', [1, 2, 3]]]) {
-    assert.deepEqual(await withContext(pool, await sign(user), visibleIds), ids);
+    assert.deepEqual(await withPhiContext(pool, await sign(user), visibleIds), ids);
   }
 });
 
@@ -66,7 +66,7 @@ test('phi_set_context outside BEGIN lasts only for its own statement', async () 
 });
 
 test('phi_clear_context ends the context inside the transaction', async () => {
-  const ids = await withContext(pool, await sign('alice'), async (db) => {
+  const ids = await withPhiContext(pool, await sign('alice'), async (db) => {
     await db.query('SELECT phi_guard.phi_clear_context()');
     return visibleIds(db);
   });

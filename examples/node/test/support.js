@@ -7,8 +7,8 @@
 
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { createContextSigner, generateContextKeyPair } from 'phi-guard';
 import { DEMO_USERS } from '../src/app.js';
-import { createContextSigner, generateContextKeyPair } from '../src/context.js';
 import { setupDatabase } from '../src/setup.js';
 
 // freshDatabase(name, { careTeam }): creates database phi_node_<name> and role
@@ -32,14 +32,14 @@ export async function freshDatabase(name, { careTeam = false, poolSize = 4 } = {
   const admin = new pg.Client({ database });
   await admin.connect();
   const kid = `kid-${name}`;
-  const keys = await generateContextKeyPair();
+  const keys = await generateContextKeyPair({ kid });
   try {
     await setupDatabase(admin, { appRole, kid, publicKeyPem: keys.publicKeyPem, careTeam });
   } catch (err) {
     await admin.end(); // an open connection would keep the test file running
     throw err;
   }
-  const signer = await createContextSigner({ kid, privateKeyPem: keys.privateKeyPem });
+  const signer = await createContextSigner({ kid, privateKey: keys.privateKey });
 
   const pools = [];
   const newPool = (opts = {}) => {
@@ -71,14 +71,16 @@ export async function visibleIds(db) {
 }
 
 // Awaits promise and asserts that it rejects with a PostgreSQL error of
-// SQLSTATE code (and a message matching re, when given). Returns the error.
+// SQLSTATE code (and a message matching re, when given): a pg error, or the
+// typed error phi-guard's withPhiContext made of it. Returns the error.
 export async function rejectsWith(promise, code, re) {
   let caught;
   await assert.rejects(promise, (err) => {
     caught = err;
     return true;
   });
-  assert.equal(caught.code, code, `expected SQLSTATE ${code}, got ${caught.code}: ${caught.message}`);
+  const sqlstate = caught.sqlstate ?? caught.code;
+  assert.equal(sqlstate, code, `expected SQLSTATE ${code}, got ${sqlstate}: ${caught.message}`);
   if (re) assert.match(caught.message, re);
   return caught;
 }

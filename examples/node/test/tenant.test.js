@@ -2,8 +2,8 @@
 // (phi_protect_table: every context of a tenant sees that tenant's rows).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { phiEncrypt, sql, withPhiContext } from 'phi-guard';
 import { createApp } from '../src/app.js';
-import { withContext } from '../src/db.js';
 import { ssnAad } from '../src/setup.js';
 import { claimsOf, freshDatabase, rejectsWith, visibleIds } from './support.js';
 
@@ -12,7 +12,7 @@ before(async () => { env = await freshDatabase('tenant'); });
 after(async () => { await env?.close(); });
 
 const as = async (user, fn, overrides) =>
-  withContext(env.pool, await env.signer.sign(claimsOf(user, overrides)), fn);
+  withPhiContext(env.pool, await env.signer.sign(claimsOf(user, overrides)), fn);
 
 test("tenant north's context sees only north's rows, south's only south's", async () => {
   assert.deepEqual(await as('alice', visibleIds), [1, 2, 3]);
@@ -53,10 +53,9 @@ test("inserting a row for another tenant is refused, for one's own tenant accept
     "INSERT INTO public.patients (id, tenant, name) VALUES (20, 'south', 'Mallory')")),
   '42501', /new row violates row-level security policy/);
 
-  await as('alice', (db) => db.query(
-    `INSERT INTO public.patients (id, tenant, name, assigned_user, ssn)
-     VALUES (21, 'north', 'Alan Turing', 'alice', phi_guard.phi_encrypt($1::text, 'patients', $2))`,
-    ['678-90-1234', ssnAad(21)]));
+  await as('alice', (db) => db.query(sql`
+    INSERT INTO public.patients (id, tenant, name, assigned_user, ssn)
+    VALUES (21, 'north', 'Alan Turing', 'alice', ${phiEncrypt('678-90-1234', 'patients', ssnAad(21))})`));
   assert.deepEqual(await as('alice', visibleIds), [1, 2, 3, 21]);
   assert.deepEqual(await as('carol', visibleIds), [4, 5]);
   const { rows } = await env.admin.query('SELECT tenant FROM public.patients WHERE id IN (20, 21) ORDER BY id');
