@@ -58,6 +58,12 @@ all install installcheck:
 	@echo "PostgreSQL server headers are missing: run 'make test' or 'make demo' (they install them), or apt-get install postgresql-server-dev-15 libssl-dev" >&2; exit 1
 endif
 
+# PGXS tracks no header dependencies (autodepend is off in distribution
+# builds): every object depends on every header of src/, so that a changed
+# struct never meets an object compiled against its old layout.
+PHI_GUARD_H_FILES = $(wildcard src/*.h src/*/*.h)
+$(OBJS) $(OBJS:.o=.bc): $(PHI_GUARD_H_FILES)
+
 # The current version's install script: the \echo guard, then the pieces in
 # SQL_PIECES order (written to a temporary file first, so that an
 # interrupted build leaves no half script behind).  An .sql file under src/

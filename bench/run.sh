@@ -48,8 +48,12 @@ scripts=("$ROOT_DIR"/bench/*.sql "$ROOT_DIR"/bench/*.sh)
 shopt -u nullglob
 # one list, in name order, .sql and .sh mixed, without this runner
 mapfile -t scripts < <(printf '%s\n' "${scripts[@]}" | grep -vxF -e "$RUNNER" -e "" | sort)
+# BENCH=name (make bench BENCH=audit) runs the scripts whose name contains it
+if [ -n "${BENCH:-}" ]; then
+  mapfile -t scripts < <(printf '%s\n' "${scripts[@]}" | grep -F -- "$BENCH" || true)
+fi
 if [ ${#scripts[@]} -eq 0 ]; then
-  echo "no bench/*.sql or bench/*.sh scripts" >&2
+  echo "no bench/*.sql or bench/*.sh scripts${BENCH:+ matching $BENCH}" >&2
   exit 1
 fi
 if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/phi_guard.control" ]; then

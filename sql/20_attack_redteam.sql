@@ -442,7 +442,8 @@ RESET ROLE;
 
 -- objects that see an audited table's rows are DDL entries: a trigger, a
 -- rule and an index of the owner's; and DDL is recorded under
--- session_replication_role = replica too (the event triggers fire always)
+-- session_replication_role = replica too (the event triggers fire always),
+-- but for a superuser's (a restore)
 SET ROLE regress_rt_owner;
 CREATE TRIGGER regress_rt_copy AFTER INSERT ON regress_rt.patients
   FOR EACH ROW EXECUTE FUNCTION regress_rt.noop();
@@ -452,10 +453,19 @@ DROP TRIGGER regress_rt_copy ON regress_rt.patients;
 DROP RULE regress_rt_rule ON regress_rt.patients;
 DROP INDEX regress_rt.regress_rt_name;
 RESET ROLE;
+GRANT SET ON PARAMETER session_replication_role TO regress_rt_owner;
+SET SESSION AUTHORIZATION regress_rt_owner;
 SET session_replication_role = replica;
 CREATE INDEX regress_rt_tenant ON regress_rt.patients (tenant);
 RESET session_replication_role;
 DROP INDEX regress_rt.regress_rt_tenant;
+RESET SESSION AUTHORIZATION;
+REVOKE SET ON PARAMETER session_replication_role FROM regress_rt_owner;
+-- (a superuser's DDL under replica is a restore replaying the dump: not recorded)
+SET session_replication_role = replica;
+CREATE INDEX regress_rt_restored ON regress_rt.patients (tenant);
+RESET session_replication_role;
+DROP INDEX regress_rt.regress_rt_restored;
 SELECT r->'detail'->>'command' AS command, r->'detail'->>'object' AS object, r->>'table' AS "table"
   FROM (SELECT record::jsonb AS r, xid, id FROM phi_guard.audit_log) e
  WHERE r->>'kind' = 'ddl' AND r->'detail'->>'object' LIKE '%regress_rt\_%'

@@ -290,6 +290,12 @@ DECLARE
   r record;
   enabled pg_catalog.bool;
 BEGIN
+  -- a superuser restoring a dump under session_replication_role = replica
+  -- (the restore runbook) replays DDL whose entries the dump already holds
+  IF pg_catalog.current_setting('session_replication_role') OPERATOR(pg_catalog.=) 'replica'
+     AND (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname OPERATOR(pg_catalog.=) SESSION_USER) THEN
+    RETURN;
+  END IF;
   FOR r IN SELECT c.objid, c.command_tag, x.relrowsecurity, x.relforcerowsecurity
              FROM pg_catalog.pg_event_trigger_ddl_commands() c
              JOIN pg_catalog.pg_class x ON x.oid OPERATOR(pg_catalog.=) c.objid
@@ -360,6 +366,12 @@ DECLARE
   r record;
   tbl pg_catalog.regclass;
 BEGIN
+  -- a superuser restoring a dump under session_replication_role = replica
+  -- (the restore runbook) replays DDL whose entries the dump already holds
+  IF pg_catalog.current_setting('session_replication_role') OPERATOR(pg_catalog.=) 'replica'
+     AND (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname OPERATOR(pg_catalog.=) SESSION_USER) THEN
+    RETURN;
+  END IF;
   FOR r IN SELECT d.objid, d.object_type, d.object_identity, d.address_names
              FROM pg_catalog.pg_event_trigger_dropped_objects() d LOOP
     IF r.object_type OPERATOR(pg_catalog.=) 'table'
