@@ -285,8 +285,13 @@ is( join(',', map { ($expected{$_} // 0) > 0 ? $_ : "$_=0" }
 		  qw(bad_signature expired_token other_tenant unknown_token wrong_aad)),
 	'bad_signature,expired_token,other_tenant,unknown_token,wrong_aad',
 	"every kind of expected error occurred and was caught ($expected_total in all)");
-is($expected{wrong_aad}, $per_script{errors},
-	'one caught error of each kind per transaction of the error script');
+# pgbench counts the transactions that ended before -T ran out: a client
+# whose COMMIT the server had done when time ran out is not counted, so the
+# server may hold up to one more per client than pgbench reports
+my $caught = $expected{wrong_aad} // 0;
+ok($caught >= $per_script{errors} && $caught <= $per_script{errors} + $clients,
+	'one caught error of each kind per transaction of the error script')
+  or diag("caught $caught, pgbench counted $per_script{errors} error-script transactions");
 
 # ---------------------------------------------------------------------
 # memory of the long-lived backend
