@@ -1148,8 +1148,440 @@ COMMENT ON FUNCTION phi_guard.phi_check_config() IS
 
 -- end of section: decryption obeys the signed context
 
+------------------------------------------------------------------------
+-- Tenant keys: a key per tenant, chosen by the signed context's tenant,
+-- refused to other tenants, shredded with one call; key status and key
+-- usage per tenant (issue 15, src/keys, src/crypto, src/tokens)
+------------------------------------------------------------------------
+-- The library reads the tenant column when it exists; before this update
+-- every key is shared and tenant keys are refused with a hint to update.
+
+ALTER TABLE phi_guard.keys ADD COLUMN tenant pg_catalog.text COLLATE pg_catalog."C";
+ALTER TABLE phi_guard.keys
+  DROP CONSTRAINT keys_name_version_key,
+  ADD CONSTRAINT keys_tenant_name_version_key UNIQUE NULLS NOT DISTINCT (tenant, name, version),
+  ADD CONSTRAINT keys_tenant_check
+    CHECK (pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.>=) 1
+           AND pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.<=) 63);
+DROP INDEX phi_guard.keys_one_active;
+CREATE UNIQUE INDEX keys_one_active ON phi_guard.keys (tenant, name) NULLS NOT DISTINCT
+  WHERE state OPERATOR(pg_catalog.=) 'active';
+COMMENT ON TABLE phi_guard.keys IS
+  'data-key versions; wrapped_key = nonce || AES-256-GCM(master key, data key) || tag; tenant NULL: a shared key';
+GRANT SELECT (tenant) ON phi_guard.keys TO phi_key_admin;
+
+ALTER TABLE phi_guard.index_keys ADD COLUMN tenant pg_catalog.text COLLATE pg_catalog."C";
+ALTER TABLE phi_guard.index_keys
+  DROP CONSTRAINT index_keys_pkey,
+  ADD CONSTRAINT index_keys_tenant_name_key UNIQUE NULLS NOT DISTINCT (tenant, name),
+  ADD CONSTRAINT index_keys_tenant_check
+    CHECK (pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.>=) 1
+           AND pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.<=) 63);
+COMMENT ON TABLE phi_guard.index_keys IS
+  'wrapped root keys of blind indexes and token fingerprints, one per key name of a tenant (NULL: shared)';
+
+CREATE FUNCTION phi_guard.phi_key_create(name pg_catalog.text, tenant pg_catalog.text)
+  RETURNS pg_catalog.int4
+  AS 'MODULE_PATHNAME', 'phi_guard_key_create'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_key_create(pg_catalog.text, pg_catalog.text) IS
+  'creates a data key (version 1) of one tenant (NULL: shared) and returns its id; requires phi_key_admin';
+
+-- rotate and destroy gain a tenant argument with a default: a new
+-- signature, so dropped and created again (with their privileges)
+DROP FUNCTION phi_guard.phi_key_rotate(pg_catalog.text);
+CREATE FUNCTION phi_guard.phi_key_rotate(name pg_catalog.text, tenant pg_catalog.text DEFAULT NULL)
+  RETURNS pg_catalog.int4
+  AS 'MODULE_PATHNAME', 'phi_guard_key_rotate'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_key_rotate(pg_catalog.text, pg_catalog.text) IS
+  'adds a new active version of the shared key (or of the tenant''s), retiring the old one; returns the new id; requires phi_key_admin';
+
+DROP FUNCTION phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4);
+CREATE FUNCTION phi_guard.phi_key_destroy(name pg_catalog.text, version pg_catalog.int4 DEFAULT NULL,
+                                          tenant pg_catalog.text DEFAULT NULL)
+  RETURNS pg_catalog.int4
+  AS 'MODULE_PATHNAME', 'phi_guard_key_destroy'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
+  'crypto-shreds one version (or every version when NULL) of the shared key (or of the tenant''s); returns how many; requires phi_key_admin';
+
+CREATE FUNCTION phi_guard.phi_tenant_shred(tenant pg_catalog.text)
+  RETURNS pg_catalog.int4
+  AS 'MODULE_PATHNAME', 'phi_guard_tenant_shred'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_tenant_shred(pg_catalog.text) IS
+  'crypto-shreds every key of one tenant (data and index keys), leaving other tenants and the shared keys untouched; returns how many versions; audited; requires phi_key_admin';
+
+REVOKE ALL ON FUNCTION
+  phi_guard.phi_key_create(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_rotate(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4, pg_catalog.text),
+  phi_guard.phi_tenant_shred(pg_catalog.text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  phi_guard.phi_key_create(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_rotate(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4, pg_catalog.text),
+  phi_guard.phi_tenant_shred(pg_catalog.text)
+  TO phi_key_admin;
+
+-- key_status: the tenant as a last column (a view may gain columns at its
+-- end in place, keeping its privileges)
+CREATE OR REPLACE VIEW phi_guard.key_status AS
+  SELECT k.name::pg_catalog.text AS name, k.version, k.id, k.state, k.created_at,
+         COALESCE(v.n, 0) AS vault_values, i.id AS index_key_id, k.tenant::pg_catalog.text AS tenant
+    FROM phi_guard.keys k
+    LEFT JOIN (SELECT phi_guard.phi_ciphertext_key_id(t.value) AS key_id, pg_catalog.count(*) AS n
+                 FROM phi_guard.token_vault t GROUP BY 1) v
+           ON v.key_id OPERATOR(pg_catalog.=) k.id
+    LEFT JOIN phi_guard.index_keys i
+           ON i.name OPERATOR(pg_catalog.=) k.name AND i.tenant IS NOT DISTINCT FROM k.tenant
+   ORDER BY k.name, k.tenant NULLS FIRST, k.version;
+COMMENT ON VIEW phi_guard.key_status IS
+  'key versions with the token vault values under each, the index key of their name and their tenant (NULL: shared); for phi_key_admin';
+
+-- phi_key_usage: a tenant result column, last (a new result type: dropped
+-- and created again, with its privileges)
+DROP FUNCTION phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name);
+CREATE FUNCTION phi_guard.phi_key_usage(tbl pg_catalog.regclass, col pg_catalog.name)
+  RETURNS TABLE(key_id pg_catalog.int4, name pg_catalog.text, version pg_catalog.int4,
+                state pg_catalog.text, value_count pg_catalog.int8, tenant pg_catalog.text)
+  LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  typ pg_catalog.oid;
+BEGIN
+  SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+  END IF;
+  IF typ OPERATOR(pg_catalog.<>) 'phi_guard.phi_ciphertext'::pg_catalog.regtype THEN
+    RAISE EXCEPTION 'column "%" of relation % is not of type phi_ciphertext', col, tbl
+      USING ERRCODE = '42804', HINT = 'Only phi_ciphertext columns carry a key id.';
+  END IF;
+  -- every key id found in the column, and the other versions of the same
+  -- keys (name and tenant) with 0; runs as the caller, who needs SELECT on
+  -- the column
+  RETURN QUERY EXECUTE pg_catalog.format(
+    'WITH c AS (SELECT phi_guard.phi_ciphertext_key_id(t.%1$I) AS key_id, pg_catalog.count(*) AS n'
+    '             FROM %2$s t WHERE t.%1$I IS NOT NULL GROUP BY 1),'
+    '     f AS (SELECT c.key_id, k.name::pg_catalog.text AS name, k.version, k.state, c.n,'
+    '                  k.tenant::pg_catalog.text AS tenant'
+    '             FROM c LEFT JOIN phi_guard.keys k ON k.id OPERATOR(pg_catalog.=) c.key_id)'
+    ' SELECT f.key_id, f.name, f.version, f.state, f.n, f.tenant FROM f'
+    ' UNION ALL'
+    ' SELECT k.id, k.name::pg_catalog.text, k.version, k.state, 0::pg_catalog.int8, k.tenant::pg_catalog.text'
+    '   FROM phi_guard.keys k'
+    '  WHERE EXISTS (SELECT FROM f WHERE f.name OPERATOR(pg_catalog.=) k.name'
+    '                                AND f.tenant IS NOT DISTINCT FROM k.tenant)'
+    '    AND NOT EXISTS (SELECT FROM f WHERE f.key_id OPERATOR(pg_catalog.=) k.id)'
+    ' ORDER BY 2, 6 NULLS FIRST, 3, 1', col, tbl);
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name) IS
+  'values of one phi_ciphertext column per key id (0 for the other versions of the same keys: a version with 0 is safe to destroy for this column), with the key''s tenant; reads the whole column; requires phi_key_admin and SELECT on the column';
+REVOKE ALL ON FUNCTION phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name) TO phi_key_admin;
+
+-- end of section: tenant keys
+
+------------------------------------------------------------------------
+-- Bringing existing columns under phi_guard: phi_encrypt_column,
+-- phi_rewrap_column and their state (issue 15, src/adopt)
+------------------------------------------------------------------------
+-- All new objects, as in src/adopt/adopt.sql.
+-- One row per migration run; the running one has no finished time (at most
+-- one per column and operation).  pg_dump keeps the rows: the aad
+-- expression recorded here is what phi_rewrap_column uses by default (the
+-- table is recorded as a regclass, which a dump writes by name).
+CREATE SEQUENCE phi_guard.column_migration_id_seq AS pg_catalog.int8 MINVALUE 1 NO CYCLE;
+CREATE TABLE phi_guard.column_migration (
+  id            pg_catalog.int8 NOT NULL DEFAULT pg_catalog.nextval('phi_guard.column_migration_id_seq'::pg_catalog.regclass),
+  tbl           pg_catalog.regclass NOT NULL,
+  column_name   pg_catalog.name NOT NULL,
+  operation     pg_catalog.text NOT NULL,
+  key_name      pg_catalog.text,
+  aad           pg_catalog.text,
+  tenant_column pg_catalog.name,
+  new_column    pg_catalog.name,
+  batch_size    pg_catalog.int4 NOT NULL,
+  state         pg_catalog.text NOT NULL,
+  last_key      pg_catalog.text[],
+  rows_done     pg_catalog.int8 NOT NULL DEFAULT 0,
+  rows_total    pg_catalog.int8,
+  skipped       pg_catalog.int8 NOT NULL DEFAULT 0,
+  lock_ms       pg_catalog.float8,
+  started       pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  finished      pg_catalog.timestamptz,
+  CONSTRAINT column_migration_pkey PRIMARY KEY (id),
+  CONSTRAINT column_migration_operation_check
+    CHECK (operation OPERATOR(pg_catalog.=) ANY (ARRAY['encrypt', 'rewrap']::pg_catalog.text[])),
+  CONSTRAINT column_migration_state_check
+    CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['prepare', 'backfill', 'validate', 'swap', 'scrub',
+                                                   'rewrap', 'done']::pg_catalog.text[])),
+  CONSTRAINT column_migration_finished_check
+    CHECK ((state OPERATOR(pg_catalog.=) 'done') OPERATOR(pg_catalog.=) (finished IS NOT NULL))
+);
+CREATE UNIQUE INDEX column_migration_running ON phi_guard.column_migration (tbl, column_name, operation)
+  WHERE finished IS NULL;
+ALTER SEQUENCE phi_guard.column_migration_id_seq OWNED BY phi_guard.column_migration.id;
+COMMENT ON TABLE phi_guard.column_migration IS
+  'column migrations (phi_encrypt_column, phi_rewrap_column): arguments, state, progress; the running one has no finished time';
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.column_migration', '');
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.column_migration_id_seq', '');
+
+-- Progress for people: rows_done counts the rows of the current state
+-- (backfill, then scrub, for an encryption), rows_total the table's rows
+-- when the migration began; swap_lock_ms is how long the swap held the
+-- table's ACCESS EXCLUSIVE lock.  Runs with the view owner's rights.
+CREATE VIEW phi_guard.column_migrations AS
+  SELECT m.tbl AS table_name, m.column_name, m.rows_done, m.rows_total, m.state, m.started,
+         m.finished, m.operation, m.key_name, m.aad, m.tenant_column, m.skipped,
+         m.lock_ms AS swap_lock_ms
+    FROM phi_guard.column_migration m
+   ORDER BY m.started, m.id;
+COMMENT ON VIEW phi_guard.column_migrations IS
+  'progress of phi_encrypt_column and phi_rewrap_column: table, column, rows done and total, state, start and end; for phi_encryptor and phi_key_admin';
+
+CREATE FUNCTION phi_guard.column_migration_sync() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'phi_guard_column_migration_sync'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION phi_guard.column_migration_sync() IS
+  'internal, trigger of a running phi_encrypt_column: every written row gets the encryption of its plaintext column in the new column';
+
+CREATE FUNCTION phi_guard.column_rewrap(ct phi_guard.phi_ciphertext, r pg_catalog.record,
+                                        aad pg_catalog.text)
+  RETURNS phi_guard.phi_ciphertext
+  AS 'MODULE_PATHNAME', 'phi_guard_column_rewrap'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION phi_guard.column_rewrap(phi_guard.phi_ciphertext, pg_catalog.record, pg_catalog.text) IS
+  'internal, phi_rewrap_column''s batches only: the value under its key''s active version, bound to the aad expression over row r, or unchanged when it cannot be opened';
+
+CREATE FUNCTION phi_guard.column_rewrap_due(ct phi_guard.phi_ciphertext)
+  RETURNS pg_catalog.bool
+  AS 'MODULE_PATHNAME', 'phi_guard_column_rewrap_due'
+  LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION phi_guard.column_rewrap_due(phi_guard.phi_ciphertext) IS
+  'internal, phi_rewrap_column''s batches only: whether the value is under a version that is not its key''s active one';
+
+-- Procedures: they commit after each batch, so they are CALLed on their
+-- own (not in a transaction block) and are not SECURITY DEFINER; they check
+-- that the caller owns the table.
+CREATE PROCEDURE phi_guard.phi_encrypt_column(tbl pg_catalog.regclass, col pg_catalog.name,
+    key pg_catalog.text, aad pg_catalog.text DEFAULT NULL, batch pg_catalog.int4 DEFAULT 10000,
+    tenant_column pg_catalog.name DEFAULT NULL)
+  AS 'MODULE_PATHNAME', 'phi_guard_encrypt_column'
+  LANGUAGE C;
+COMMENT ON PROCEDURE phi_guard.phi_encrypt_column(pg_catalog.regclass, pg_catalog.name, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.name) IS
+  'turns a plaintext column into phi_ciphertext online, in committed batches, bound to the aad expression, under each row''s tenant key with tenant_column; resumes when called again; for the table''s owner holding phi_encryptor';
+
+CREATE PROCEDURE phi_guard.phi_rewrap_column(tbl pg_catalog.regclass, col pg_catalog.name,
+    batch pg_catalog.int4 DEFAULT 10000, aad pg_catalog.text DEFAULT NULL)
+  AS 'MODULE_PATHNAME', 'phi_guard_rewrap_column'
+  LANGUAGE C;
+COMMENT ON PROCEDURE phi_guard.phi_rewrap_column(pg_catalog.regclass, pg_catalog.name, pg_catalog.int4, pg_catalog.text) IS
+  'moves every value of a phi_ciphertext column onto its key''s active version in committed batches (aad: the expression phi_encrypt_column recorded when NULL); resumes when called again; for the table''s owner holding phi_encryptor or phi_key_admin';
+
+-- Privileges
+REVOKE ALL ON phi_guard.column_migration, phi_guard.column_migrations FROM PUBLIC;
+REVOKE ALL ON SEQUENCE phi_guard.column_migration_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  phi_guard.column_migration_sync(),
+  phi_guard.column_rewrap(phi_guard.phi_ciphertext, pg_catalog.record, pg_catalog.text),
+  phi_guard.column_rewrap_due(phi_guard.phi_ciphertext)
+  FROM PUBLIC;
+REVOKE ALL ON PROCEDURE
+  phi_guard.phi_encrypt_column(pg_catalog.regclass, pg_catalog.name, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.name),
+  phi_guard.phi_rewrap_column(pg_catalog.regclass, pg_catalog.name, pg_catalog.int4, pg_catalog.text)
+  FROM PUBLIC;
+GRANT SELECT ON phi_guard.column_migrations TO phi_encryptor, phi_key_admin;
+-- the table owner creates the trigger (EXECUTE needed); writers fire it
+-- without any privilege
+GRANT EXECUTE ON FUNCTION phi_guard.column_migration_sync() TO phi_encryptor;
+GRANT EXECUTE ON FUNCTION
+  phi_guard.column_rewrap(phi_guard.phi_ciphertext, pg_catalog.record, pg_catalog.text),
+  phi_guard.column_rewrap_due(phi_guard.phi_ciphertext)
+  TO phi_encryptor, phi_key_admin;
+GRANT EXECUTE ON PROCEDURE
+  phi_guard.phi_encrypt_column(pg_catalog.regclass, pg_catalog.name, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.name)
+  TO phi_encryptor;
+GRANT EXECUTE ON PROCEDURE
+  phi_guard.phi_rewrap_column(pg_catalog.regclass, pg_catalog.name, pg_catalog.int4, pg_catalog.text)
+  TO phi_encryptor, phi_key_admin;
+
+-- end of section: bringing existing columns under phi_guard
+
 -- DDL on audited tables and tables under row security is recorded under
 -- session_replication_role = replica too, and so are the triggers, rules
 -- and indexes created on them (audit_ddl above).
 ALTER EVENT TRIGGER phi_guard_audit_ddl ENABLE ALWAYS;
 ALTER EVENT TRIGGER phi_guard_audit_ddl_drop ENABLE ALWAYS;
+
+------------------------------------------------------------------------
+-- Disclosure accounting: who saw whose PHI (issue 13, SPEC §7)
+------------------------------------------------------------------------
+-- Access entries (decrypt, decrypt_masked, detokenize, tokenize) name the
+-- rows whose values they revealed (detail.rows); phi_access_report lists
+-- those reads with a row's changes, and phi_disclosures answers "who saw
+-- this row".  As in src/audit/audit.sql.
+
+-- phi_access_report: what the log knows about one row (accounting of
+-- disclosures).  row_key is the text form of a one-column primary key
+-- value ('42'), or a JSON object of the key columns ('{"id":"42"}').
+-- Reads are the access entries (decrypt, decrypt_masked, detokenize,
+-- tokenize) whose row references (detail.rows) hold row_key itself or end
+-- in ':' || row_key, as the recommended aad '<table>.<column>:<key>' does;
+-- one per access (statement and key): its final entry, or its intent when
+-- no final entry names the row.
+CREATE OR REPLACE FUNCTION phi_guard.phi_access_report(row_key pg_catalog.text,
+                                            since pg_catalog.timestamptz DEFAULT '-infinity')
+  RETURNS TABLE(ts pg_catalog.timestamptz, kind pg_catalog.text, table_name pg_catalog.text,
+                db_user pg_catalog.text, app_user pg_catalog.text, tenant pg_catalog.text,
+                purpose pg_catalog.text, client_addr pg_catalog.inet,
+                application_name pg_catalog.text, detail pg_catalog.jsonb)
+  LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  obj pg_catalog.jsonb;		-- the key as the record holds it (string values)
+  val pg_catalog.text;		-- the one key value, or one of the object's
+  needle pg_catalog.text;		-- JSON text every matching row entry contains
+  ref_exact pg_catalog.text;	-- ... every read naming row_key itself
+  ref_tail pg_catalog.text;		-- ... every read naming '...:' || row_key
+BEGIN
+  IF pg_catalog.starts_with(pg_catalog.ltrim(row_key), '{') THEN
+    SELECT pg_catalog.jsonb_object_agg(e.key, e.value) INTO obj
+      FROM pg_catalog.jsonb_each_text(row_key::pg_catalog.jsonb) e;
+    IF obj IS NULL THEN
+      RAISE EXCEPTION 'row key object has no columns' USING ERRCODE = '22023',
+        HINT = 'Pass the primary key columns, for example {"id":"42"}, or the text of a one-column key.';
+    END IF;
+    SELECT pg_catalog.min(e.value) INTO val FROM pg_catalog.jsonb_each_text(obj) e;
+  ELSE
+    val := row_key;
+  END IF;
+  needle := COALESCE(pg_catalog.to_json(val)::pg_catalog.text, 'null');
+  ref_exact := pg_catalog.to_json(row_key)::pg_catalog.text;
+  ref_tail := ':' OPERATOR(pg_catalog.||) pg_catalog.substr(ref_exact, 2);
+
+  RETURN QUERY
+  WITH e AS (
+    -- cheap text test first: only records that contain the key value (or
+    -- are TRUNCATE entries) are parsed
+    SELECT l.xid, l.id, j.ts, j.kind, j."table", j.row_key AS rk, j.db_user, j.app_user,
+           j.tenant, j.purpose, j.client_addr, j.application_name, j.detail
+      FROM phi_guard.audit_log l
+     CROSS JOIN LATERAL pg_catalog.json_to_record(l.record::pg_catalog.json)
+           AS j(ts pg_catalog.timestamptz, kind pg_catalog.text, "table" pg_catalog.text,
+                row_key pg_catalog.jsonb, db_user pg_catalog.text, app_user pg_catalog.text,
+                tenant pg_catalog.text, purpose pg_catalog.text, client_addr pg_catalog.text,
+                application_name pg_catalog.text, detail pg_catalog.jsonb)
+     WHERE pg_catalog.strpos(l.record, needle) OPERATOR(pg_catalog.>) 0
+        OR pg_catalog.strpos(l.record, '"kind":"truncate"') OPERATOR(pg_catalog.>) 0
+        OR pg_catalog.strpos(l.record, ref_exact) OPERATOR(pg_catalog.>) 0
+        OR pg_catalog.strpos(l.record, ref_tail) OPERATOR(pg_catalog.>) 0
+  ), m AS (
+    SELECT e.* FROM e
+     WHERE pg_catalog.jsonb_typeof(e.rk) OPERATOR(pg_catalog.=) 'object'
+       AND CASE WHEN obj IS NOT NULL THEN e.rk OPERATOR(pg_catalog.=) obj
+                ELSE (SELECT pg_catalog.array_agg(x.value) FROM pg_catalog.jsonb_each_text(e.rk) x)
+                     OPERATOR(pg_catalog.=) ARRAY[val] END
+  ), r AS (
+    -- reads of the row: one per access, its final entry first
+    SELECT DISTINCT ON (COALESCE(e.detail OPERATOR(pg_catalog.->>) 'access_id',
+                                 e.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                                 OPERATOR(pg_catalog.||) e.id::pg_catalog.text)) e.*
+      FROM e
+     WHERE e.kind OPERATOR(pg_catalog.=) ANY (ARRAY['decrypt', 'decrypt_masked', 'detokenize', 'tokenize'])
+       AND EXISTS (SELECT FROM pg_catalog.jsonb_array_elements_text(e.detail OPERATOR(pg_catalog.->) 'rows') x(ref)
+                    WHERE x.ref OPERATOR(pg_catalog.=) row_key
+                       OR pg_catalog.right(x.ref, pg_catalog.length(row_key) OPERATOR(pg_catalog.+) 1)
+                          OPERATOR(pg_catalog.=) (':' OPERATOR(pg_catalog.||) row_key))
+     ORDER BY COALESCE(e.detail OPERATOR(pg_catalog.->>) 'access_id',
+                       e.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                       OPERATOR(pg_catalog.||) e.id::pg_catalog.text),
+              (e.detail OPERATOR(pg_catalog.->>) 'phase') OPERATOR(pg_catalog.=) 'final' DESC
+  ), u AS (
+    SELECT m.* FROM m
+    UNION ALL
+    -- a TRUNCATE of the table after the row was seen removed it too
+    SELECT e.* FROM e
+     WHERE e.kind OPERATOR(pg_catalog.=) 'truncate'
+       AND EXISTS (SELECT FROM m WHERE m."table" OPERATOR(pg_catalog.=) e."table"
+                                  AND m.ts OPERATOR(pg_catalog.<=) e.ts)
+    UNION ALL
+    SELECT r.* FROM r
+  )
+  SELECT u.ts, u.kind, u."table",  u.db_user, u.app_user, u.tenant, u.purpose,
+         CASE WHEN u.client_addr OPERATOR(pg_catalog.=) '[local]' THEN NULL
+              ELSE u.client_addr::pg_catalog.inet END,
+         u.application_name, u.detail
+    FROM u
+   WHERE u.ts OPERATOR(pg_catalog.>=) since
+   ORDER BY u.ts, u.xid, u.id;
+END
+$$;
+COMMENT ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz) IS
+  'audit entries about one row (by primary key value or JSON object of key columns) since a time, with the reads whose row reference is the key or ends in '':'' and the key, oldest first; requires phi_auditor';
+
+-- phi_disclosures: who saw one row's protected values (SPEC §7) — every
+-- access whose row references (detail.rows) contain ref, oldest first: its
+-- final entry, or its intent when no final entry names ref (a crash left
+-- none, or phi_guard.access_rows_max left ref out of it).  A ref over 128
+-- bytes is looked up as the log records it, 'sha256:' and the hex of its
+-- SHA-256.  The log is read whole; a text test skips records without ref
+-- before any is parsed.
+CREATE FUNCTION phi_guard.phi_disclosures(ref pg_catalog.text,
+                                          since pg_catalog.timestamptz DEFAULT '-infinity')
+  RETURNS TABLE(ts pg_catalog.timestamptz, kind pg_catalog.text, db_user pg_catalog.text,
+                app_user pg_catalog.text, tenant pg_catalog.text, purpose pg_catalog.text,
+                request_id pg_catalog.text, key pg_catalog.text)
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+  WITH q AS (
+    SELECT CASE WHEN pg_catalog.octet_length(pg_catalog.convert_to(ref, 'UTF8')) OPERATOR(pg_catalog.>) 128
+                THEN 'sha256:' OPERATOR(pg_catalog.||)
+                     pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ref, 'UTF8')), 'hex')
+                ELSE ref END AS ref
+  ), d AS (
+    SELECT DISTINCT ON (COALESCE(j.detail OPERATOR(pg_catalog.->>) 'access_id',
+                                 l.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                                 OPERATOR(pg_catalog.||) l.id::pg_catalog.text))
+           l.xid, l.id, j.ts, j.kind, j.db_user, j.app_user, j.tenant, j.purpose, j.request_id,
+           CASE WHEN j.kind OPERATOR(pg_catalog.=) ANY (ARRAY['detokenize', 'tokenize'])
+                THEN j.detail OPERATOR(pg_catalog.->>) 'domain'
+                ELSE j.detail OPERATOR(pg_catalog.->>) 'key' END AS key
+      FROM q, phi_guard.audit_log l
+     CROSS JOIN LATERAL pg_catalog.json_to_record(l.record::pg_catalog.json)
+           AS j(ts pg_catalog.timestamptz, kind pg_catalog.text, db_user pg_catalog.text,
+                app_user pg_catalog.text, tenant pg_catalog.text, purpose pg_catalog.text,
+                request_id pg_catalog.text, detail pg_catalog.jsonb)
+     WHERE pg_catalog.strpos(l.record, pg_catalog.to_json(q.ref)::pg_catalog.text) OPERATOR(pg_catalog.>) 0
+       AND j.kind OPERATOR(pg_catalog.=) ANY (ARRAY['decrypt', 'decrypt_masked', 'detokenize', 'tokenize'])
+       AND (j.detail OPERATOR(pg_catalog.->) 'rows') OPERATOR(pg_catalog.@>) pg_catalog.jsonb_build_array(q.ref)
+     ORDER BY COALESCE(j.detail OPERATOR(pg_catalog.->>) 'access_id',
+                       l.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                       OPERATOR(pg_catalog.||) l.id::pg_catalog.text),
+              (j.detail OPERATOR(pg_catalog.->>) 'phase') OPERATOR(pg_catalog.=) 'final' DESC
+  )
+  SELECT d.ts, d.kind, d.db_user, d.app_user, d.tenant, d.purpose, d.request_id, d.key
+    FROM d
+   WHERE d.ts OPERATOR(pg_catalog.>=) since
+   ORDER BY d.ts, d.xid, d.id
+$$;
+COMMENT ON FUNCTION phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.timestamptz) IS
+  'who saw one row''s protected values: the access entries whose row references contain ref (the aad, ct:<nonce hex> or tok:<domain>:<token>) since a time, oldest first; requires phi_auditor';
+
+REVOKE ALL ON FUNCTION phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.timestamptz) TO phi_auditor;
+
+-- end of section: disclosure accounting

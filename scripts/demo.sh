@@ -10,14 +10,16 @@ PORT=${PHI_GUARD_DEMO_PORT:-5499}
 PSQL=("$PG_BINDIR/psql" -X -h "$DEMO" -p "$PORT")
 
 # A context token (SPEC §5): a compact JWS signed with EdDSA by key file $1,
-# for user $2 in tenant $3 with roles $4 (a JSON array) and purpose $5,
-# valid for an hour — what an application makes per request (with jose etc.)
+# for user $2 in tenant $3 with roles $4 (a JSON array) and purpose $5, a
+# random request id (jti), valid for an hour — what an application makes per
+# request (with jose etc.)
 sign_context() {
   local b64url='basenc --base64url -w0' now head body
   now=$(date +%s)
   head=$(printf '{"alg":"EdDSA","kid":"demo-app"}' | $b64url | tr -d '=')
-  body=$(printf '{"sub":"%s","tenant":"%s","roles":%s,"purpose":"%s","iat":%d,"exp":%d}' \
-           "$2" "$3" "$4" "$5" "$now" $((now + 3600)) | $b64url | tr -d '=')
+  body=$(printf '{"sub":"%s","tenant":"%s","roles":%s,"purpose":"%s","jti":"req-%s","iat":%d,"exp":%d}' \
+           "$2" "$3" "$4" "$5" "$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')" "$now" $((now + 3600)) \
+         | $b64url | tr -d '=')
   # Ed25519 signs in one shot: pkeyutl wants the input as a file
   printf '%s.%s' "$head" "$body" > "$DEMO/signing-input"
   printf '%s.%s.%s' "$head" "$body" \

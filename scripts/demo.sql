@@ -208,3 +208,11 @@ UPDATE phi_guard.audit_log SET record = replace(record, '"kind":"update"', '"kin
  WHERE record LIKE '%"kind":"update"%' AND xid = (SELECT min(xid) FROM phi_guard.audit_log WHERE record LIKE '%"kind":"update"%');
 RESET session_replication_role;
 SELECT ok, first_bad_block, problem FROM phi_audit_verify();
+
+\echo
+\echo '== 16. Who saw Ada''s SSN? The accounting of disclosures (45 CFR 164.528)'
+\echo '   Every read named the rows it revealed by their aad (patients.ssn:1 is Ada''s SSN);'
+\echo '   in durable mode each was on disk before the value left the server.'
+SELECT to_char(ts, 'HH24:MI:SS.MS') AS at, kind, db_user, app_user, tenant, purpose,
+       request_id, key
+  FROM phi_disclosures('patients.ssn:1');

@@ -11,7 +11,7 @@ SET search_path = public, phi_guard;
 CREATE FUNCTION regress_entries(since xid8) RETURNS TABLE (
   kind text, tbl text, row_key jsonb, columns jsonb, detail jsonb, db_user text, role text)
 LANGUAGE sql AS $$
-  SELECT r->>'kind', r->>'table', r->'row_key', r->'columns', CASE jsonb_typeof(r->'detail') WHEN 'object' THEN (r->'detail') - 'pid' - 'key_id' ELSE r->'detail' END,
+  SELECT r->>'kind', r->>'table', r->'row_key', r->'columns', CASE jsonb_typeof(r->'detail') WHEN 'object' THEN (r->'detail') - 'pid' - 'key_id' - 'access_id' - 'rows' ELSE r->'detail' END,
          r->>'db_user', r->>'role'
     FROM phi_guard.audit_log, LATERAL (SELECT record::jsonb AS r) j
    WHERE xid > since ORDER BY xid, id

@@ -267,7 +267,8 @@ RESET ROLE;
 
 ------------------------------------------------------------------------
 -- Audit: detokenize (per statement and key, even when rolled back) and
--- forget; no values, no tokens
+-- forget; no values, and tokens only as row references
+-- (tok:<domain>:<token> in detail.rows, SPEC §7)
 ------------------------------------------------------------------------
 SELECT phi_tokenize('Audit Secretvalue a', 'regress_opaque') AS at1,
        phi_tokenize('Audit Secretvalue b', 'regress_opaque') AS at2,
@@ -285,14 +286,18 @@ SELECT phi_token_forget('regress_opaque', :'at3') AS forgotten;
 RESET ROLE;
 SELECT phi_audit_seal() > 0 AS sealed;
 SELECT r->>'kind' AS kind, r->>'role' AS role,
-       CASE WHEN jsonb_typeof(r->'detail') = 'object' THEN (r->'detail') - 'pid' - 'key_id' ELSE r->'detail' END AS detail,
+       CASE WHEN jsonb_typeof(r->'detail') = 'object' THEN (r->'detail') - 'pid' - 'key_id' - 'access_id' - 'rows' ELSE r->'detail' END AS detail,
        r->>'table' AS tbl
   FROM phi_guard.audit_log, LATERAL (SELECT record::jsonb AS r) j
  WHERE xid > :'mark' AND r->>'kind' IN ('detokenize', 'token_forget', 'decrypt')
- ORDER BY r->>'kind', r->>'role', r->>'detail';
-SELECT count(*) AS entries_with_values_or_tokens FROM phi_guard.audit_log
- WHERE record ~ 'Secretvalue' OR strpos(record, :'at1') > 0 OR strpos(record, :'at3') > 0
-    OR strpos(record, :'ktok') > 0 OR strpos(record, :'ftok') > 0;
+ ORDER BY 1, 2, 3;
+SELECT count(*) AS entries_with_values_or_tokens
+  FROM phi_guard.audit_log, LATERAL (SELECT (record::jsonb #- '{detail,rows}')::text AS r) j
+ WHERE record ~ 'Secretvalue' OR strpos(j.r, :'at1') > 0 OR strpos(j.r, :'at3') > 0
+    OR strpos(j.r, :'ktok') > 0 OR strpos(j.r, :'ftok') > 0;
+SELECT count(*) AS detokenize_naming_at1 FROM phi_guard.audit_log
+ WHERE xid > :'mark' AND record::jsonb ->> 'kind' = 'detokenize'
+   AND record::jsonb #> '{detail,rows}' ? ('tok:regress_opaque:' || :'at1');
 SELECT ok FROM phi_audit_verify();
 
 ------------------------------------------------------------------------

@@ -93,8 +93,8 @@ SELECT regress_try('SELECT * FROM regress_masked_view()') AS encryptor;
 RESET ROLE;
 
 ------------------------------------------------------------------------
--- Audit: a masked read is a decrypt entry (per statement and key), with
--- neither the value nor its mask
+-- Audit: a masked read is a decrypt_masked entry (per statement and key,
+-- an intent and a final entry), with neither the value nor its mask
 ------------------------------------------------------------------------
 SELECT phi_audit_seal() >= 0 AS sealed_before;
 SELECT pg_current_xact_id() AS mark \gset
@@ -103,11 +103,11 @@ SELECT count(*) AS masked_reads FROM regress_masked_view();
 RESET ROLE;
 SELECT phi_audit_seal() > 0 AS sealed;
 SELECT r->>'kind' AS kind, r->>'role' AS role,
-       CASE WHEN jsonb_typeof(r->'detail') = 'object' THEN (r->'detail') - 'pid' - 'key_id' ELSE r->'detail' END AS detail,
+       CASE WHEN jsonb_typeof(r->'detail') = 'object' THEN (r->'detail') - 'pid' - 'key_id' - 'access_id' - 'rows' ELSE r->'detail' END AS detail,
        r->>'table' AS tbl
   FROM phi_guard.audit_log, LATERAL (SELECT record::jsonb AS r) j
- WHERE xid > :'mark' AND r->>'kind' IN ('detokenize', 'token_forget', 'decrypt')
- ORDER BY r->>'kind', r->>'role', r->>'detail';
+ WHERE xid > :'mark' AND r->>'kind' IN ('detokenize', 'token_forget', 'decrypt', 'decrypt_masked')
+ ORDER BY 1, 2, 3;
 SELECT count(*) AS entries_with_values_or_masks FROM phi_guard.audit_log
  WHERE xid > :'mark'
    AND (strpos(record, '123-45-6789') > 0 OR strpos(record, 'jane.doe') > 0 OR strpos(record, 'Ñandú') > 0

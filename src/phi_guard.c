@@ -24,6 +24,18 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+static const struct config_enum_entry access_audit_options[] = {
+	{"durable", AUDIT_MODE_DURABLE, false},
+	{"async", AUDIT_MODE_ASYNC, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry standby_access_options[] = {
+	{"log", AUDIT_STANDBY_LOG, false},
+	{"refuse", AUDIT_STANDBY_REFUSE, false},
+	{NULL, 0, false}
+};
+
 /* Settings of the request context and break-glass: definable at any time. */
 static void
 define_context_settings(void)
@@ -60,6 +72,22 @@ define_context_settings(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("phi_guard.context_issuer",
+							   "Issuer a context token must name in its iss claim; empty: not checked.",
+							   NULL,
+							   &phi_guard_context_issuer,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("phi_guard.context_audience",
+							   "Audience a context token's aud claim (a string or an array) must name; empty: not checked.",
+							   NULL,
+							   &phi_guard_context_audience,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 }
 
 void
@@ -95,12 +123,60 @@ _PG_init(void)
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("phi_guard.audit_seal_interval",
-							"Milliseconds between seals of the audit log by the background worker.",
+							"Milliseconds between seals of a database's audit log by its audit worker.",
 							NULL,
 							&phi_guard_audit_seal_interval,
 							1000, 10, 3600000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.access_queue_size",
+							"Access entries that shared memory holds for the audit workers, all databases together.",
+							"About 2.6 kB each, and one more per 2.6 kB of an entry's row references beyond its first kB; one database may hold at most half of them.  An access that finds no room within 1 s is refused (PH006).",
+							&phi_guard_access_queue_size,
+							4096, 16, 262144,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.access_rows_max",
+							"Row references an access entry lists, per statement and key; further distinct ones are counted.",
+							NULL,
+							&phi_guard_access_rows_max,
+							1000, 0, 100000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomEnumVariable("phi_guard.access_audit",
+							 "durable: a statement's first revealed value waits until an entry naming it is committed; async: access entries are written within a seal interval.",
+							 "In async mode a crash may lose up to one seal interval of access entries.",
+							 &phi_guard_access_audit,
+							 AUDIT_MODE_DURABLE, access_audit_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("phi_guard.standby_access",
+							 "On a hot standby, which cannot write the audit log: log access entries to the server log, or refuse accesses that reveal values.",
+							 NULL,
+							 &phi_guard_standby_access,
+							 AUDIT_STANDBY_LOG, standby_access_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.max_active_databases",
+							"Databases that can have access entries waiting, entries to seal or an audit worker at the same time.",
+							"An idle database holds no slot; the number of databases is not limited.",
+							&phi_guard_max_active_databases,
+							1024, 1, 65536,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.key_cache_size",
+							"Unwrapped data keys, and index keys, a backend keeps in memory (least recently used evicted).",
+							NULL,
+							&phi_guard_key_cache_size,
+							1000, 16, 1000000,
+							PGC_USERSET,
+							0,
 							NULL, NULL, NULL);
 	define_context_settings();
 	MarkGUCPrefixReserved("phi_guard");
@@ -109,8 +185,7 @@ _PG_init(void)
 	context_init();
 	breakglass_init();
 	masterkey_load_at_startup();
-	audit_shmem_init();
-	audit_access_init();
+	audit_init();
 	stats_init();
 	guard_init();
 }

@@ -1,24 +1,28 @@
 -- src/reports.sql: reports for people that read more than one capability.
 --
--- Owns: key_status (key versions with their vault values and index key),
+-- Owns: key_status (key versions with their vault values, index key and
+-- tenant),
 -- phi_stats and the stats view (counters in shared memory), and
 -- phi_check_config (settings that put PHI at risk).  References every piece
 -- before it, so it comes last.
 
--- key_status: every key version and the values known to use it.  Runs with
--- the view owner's rights (it counts token vault values, which phi_key_admin
--- cannot read) and shows no key material.
+-- key_status: every key version and the values known to use it, with the
+-- tenant the key belongs to (NULL: shared) last, so that readers of the
+-- 0.2.0 columns keep working.  Runs with the view owner's rights (it counts
+-- token vault values, which phi_key_admin cannot read) and shows no key
+-- material.
 CREATE VIEW phi_guard.key_status AS
   SELECT k.name::pg_catalog.text AS name, k.version, k.id, k.state, k.created_at,
-         COALESCE(v.n, 0) AS vault_values, i.id AS index_key_id
+         COALESCE(v.n, 0) AS vault_values, i.id AS index_key_id, k.tenant::pg_catalog.text AS tenant
     FROM phi_guard.keys k
     LEFT JOIN (SELECT phi_guard.phi_ciphertext_key_id(t.value) AS key_id, pg_catalog.count(*) AS n
                  FROM phi_guard.token_vault t GROUP BY 1) v
            ON v.key_id OPERATOR(pg_catalog.=) k.id
-    LEFT JOIN phi_guard.index_keys i ON i.name OPERATOR(pg_catalog.=) k.name
-   ORDER BY k.name, k.version;
+    LEFT JOIN phi_guard.index_keys i
+           ON i.name OPERATOR(pg_catalog.=) k.name AND i.tenant IS NOT DISTINCT FROM k.tenant
+   ORDER BY k.name, k.tenant NULLS FIRST, k.version;
 COMMENT ON VIEW phi_guard.key_status IS
-  'key versions with the token vault values under each and the name''s index key; for phi_key_admin';
+  'key versions with the token vault values under each, the index key of their name and their tenant (NULL: shared); for phi_key_admin';
 
 -- stats: counters since the server started (shared memory; PH003 when
 -- phi_guard is not preloaded).

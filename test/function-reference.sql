@@ -7,8 +7,10 @@ SELECT '| function | returns | volatility | who may call it | what it does |';
 SELECT '|---|---|---|---|---|';
 SELECT pg_catalog.format('| `%s(%s)` | `%s` | %s | %s | %s |',
          p.proname, pg_catalog.pg_get_function_arguments(p.oid),
-         pg_catalog.pg_get_function_result(p.oid),
-         CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END,
+         coalesce(pg_catalog.pg_get_function_result(p.oid), 'procedure: CALL'),
+         CASE WHEN p.prokind = 'p' THEN '-'
+              WHEN p.provolatile = 'i' THEN 'immutable' WHEN p.provolatile = 's' THEN 'stable'
+              ELSE 'volatile' END,
          CASE WHEN pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
               THEN 'any role with USAGE on the schema'
               ELSE coalesce((SELECT pg_catalog.string_agg(DISTINCT '`' || r.rolname || '`', ', ')

@@ -30,6 +30,13 @@ Also check against a digest kept outside the database (the JSON returned by
 
     verify_audit.py --export ./audit-2024-06 --digest digest-2024-05-31.json
 
+List who saw one row's protected values (an accounting of disclosures,
+docs/format.md "Row references"), from the same verified input: every
+access entry whose ``detail.rows`` contain REF, one per access (its final
+entry, or its intent when no final entry names REF), oldest first::
+
+    verify_audit.py --export ./audit-2024-06 --disclosures patients.ssn:42
+
 Add ``--json`` for one machine-readable JSON object on stdout (the human
 summary then goes to stderr)::
 
@@ -62,7 +69,10 @@ What is checked (docs/format.md, "Audit chain")
 * every ``entry_hash`` is SHA-256 of the UTF-8 bytes of ``record``;
 * every ``record`` is a JSON object with ``"v": 1`` and the keys v, ts, kind,
   table, row_key, columns, db_user, role, app_user, tenant, purpose,
-  client_addr, application_name, detail; (xid, id) pairs are unique;
+  client_addr, application_name, detail; ``request_id``, written under a
+  request context, is a string or null; the ``detail.phase`` of an access
+  entry is "intent" or "final" and its ``detail.rows`` an array of strings;
+  (xid, id) pairs are unique;
 * blocks are numbered 1, 2, 3, ... without gaps;
 * block 1 has ``prev_hash`` = 32 zero bytes and ``xid_lo`` = the smallest xid
   among its entries; block n > 1 has ``prev_hash`` = ``block_hash`` of block
@@ -109,6 +119,10 @@ REQUIRED_KEYS = (
 )
 ZERO_HASH = bytes(32)
 ITERSIZE = 10000
+# access entries that name the rows whose values they revealed
+ROW_KINDS = ("decrypt", "decrypt_masked", "detokenize", "tokenize")
+DISCLOSURE_FIELDS = ("ts", "kind", "db_user", "app_user", "tenant",
+                     "purpose", "request_id", "key")
 
 LOG_FILE = "audit_log.csv"
 BLOCK_FILE = "audit_block.csv"
@@ -207,14 +221,31 @@ def _check_entry(xid, eid, record, entry_hash, block):
     if type(v) is not int or v != 1:
         raise _Failure(block, _where(xid, eid, block)
                        + ': record "v" is not 1')
+    rid = obj.get("request_id")
+    if rid is not None and not isinstance(rid, str):
+        raise _Failure(block, _where(xid, eid, block)
+                       + ': record "request_id" is not a string or null')
+    detail = obj["detail"]
+    if obj["kind"] in ROW_KINDS and isinstance(detail, dict) \
+            and "phase" in detail:
+        rows = detail.get("rows")
+        if detail["phase"] not in ("intent", "final") \
+                or not isinstance(rows, list) \
+                or not all(isinstance(r, str) for r in rows):
+            raise _Failure(block, _where(xid, eid, block)
+                           + ': access entry "detail" has a bad phase or '
+                           'rows')
+    return obj
 
 
-def verify(blocks, entries, digest=None, check_order=False):
+def verify(blocks, entries, digest=None, check_order=False, on_record=None):
     """Verify the chain.  Returns a Result; raises InputError on bad input.
 
     With check_order, the entries are read to the end after a failure, to
     raise InputError instead if they turn out not to be in (xid, id) order
-    (for exports; a database returns them ORDER BY xid, id).
+    (for exports; a database returns them ORDER BY xid, id).  on_record, if
+    given, is called as on_record(xid, id, record object) for every entry
+    that passed its checks (Disclosures.add).
     """
     res = Result()
     it = iter(entries)
@@ -310,7 +341,9 @@ def verify(blocks, entries, digest=None, check_order=False):
                 if dup:
                     raise _Failure(no, _where(xid, eid, no)
                                    + ": duplicate (xid, id)")
-                _check_entry(xid, eid, record, entry_hash, no)
+                obj = _check_entry(xid, eid, record, entry_hash, no)
+                if on_record is not None:
+                    on_record(xid, eid, obj)
                 h.update(entry_hash)
                 count += 1
                 cur = nxt()
@@ -348,7 +381,9 @@ def verify(blocks, entries, digest=None, check_order=False):
             if dup:
                 raise _Failure(None, _where(xid, eid, None)
                                + ": duplicate (xid, id)")
-            _check_entry(xid, eid, record, entry_hash, None)
+            obj = _check_entry(xid, eid, record, entry_hash, None)
+            if on_record is not None:
+                on_record(xid, eid, obj)
             res.unsealed += 1
             cur = nxt()
     except _Failure as f:
@@ -366,6 +401,52 @@ def verify(blocks, entries, digest=None, check_order=False):
                 except _Failure:
                     pass
     return res
+
+
+# --------------------------------------------------------------------------
+# Disclosures of one row (--disclosures), gathered while verifying
+# --------------------------------------------------------------------------
+
+def row_reference(ref):
+    """ref as the log records it: over 128 UTF-8 bytes, sha256: + hex."""
+    raw = ref.encode("utf-8")
+    if len(raw) > 128:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    return ref
+
+
+class Disclosures:
+    """The access entries whose detail.rows name one row reference, one per
+    access (detail.access_id): its final entry, or its intent when no final
+    entry names the reference (docs/format.md, "Row references")."""
+
+    def __init__(self, ref):
+        self.ref = row_reference(ref)
+        self._accesses = {}
+
+    def add(self, xid, eid, obj):
+        detail = obj.get("detail")
+        if obj.get("kind") not in ROW_KINDS or not isinstance(detail, dict) \
+                or self.ref not in (detail.get("rows") or ()):
+            return
+        access = detail.get("access_id") or "%d/%d" % (xid, eid)
+        final = detail.get("phase") != "intent"
+        kept = self._accesses.get(access)
+        if kept is None or (final and not kept[0]):
+            self._accesses[access] = (final, xid, eid, obj)
+
+    def rows(self):
+        """One dict per access (DISCLOSURE_FIELDS), oldest first."""
+        out = []
+        for _, xid, eid, obj in sorted(
+                self._accesses.values(),
+                key=lambda a: (str(a[3].get("ts")), a[1], a[2])):
+            detail = obj["detail"]
+            key = detail.get("domain") if obj["kind"] in (
+                "detokenize", "tokenize") else detail.get("key")
+            out.append(dict({f: obj.get(f) for f in DISCLOSURE_FIELDS[:-1]},
+                            key=key))
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -440,7 +521,7 @@ def export_blocks(path):
                sealed_at or None)
 
 
-def verify_export(directory, digest=None):
+def verify_export(directory, digest=None, on_record=None):
     """Verify an export directory; returns a Result (InputError if unusable)."""
     if not os.path.isdir(directory):
         raise InputError("%s is not a directory" % directory)
@@ -453,7 +534,7 @@ def verify_export(directory, digest=None):
         f.close()
     try:
         return verify(export_blocks(block_path), export_entries(log_path),
-                      digest, check_order=True)
+                      digest, check_order=True, on_record=on_record)
     except csv.Error as e:
         raise InputError("malformed CSV: %s" % e) from None
     except UnicodeDecodeError:
@@ -513,7 +594,8 @@ def _db_blocks(conn):
     c.close()
 
 
-def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None):
+def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None,
+               on_record=None):
     """Verify a live database (or export it, then verify the export)."""
     psycopg2, conn = _connect(dsn)
     notes = []
@@ -531,10 +613,10 @@ def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None):
             conn.rollback()
             conn.close()
             conn = None
-            res = verify_export(write_export, digest)
+            res = verify_export(write_export, digest, on_record)
         else:
             res = verify(_db_blocks(conn), _db_entries(conn), digest,
-                         check_order=True)
+                         check_order=True, on_record=on_record)
             conn.rollback()
     except psycopg2.Error as e:
         raise InputError("database error: %s" % str(e).strip()) from None
@@ -633,6 +715,19 @@ def summary(res, source):
     return "\n".join(lines)
 
 
+def disclosures_text(ref, rows):
+    """The --disclosures listing for humans (rows None: chain failed)."""
+    if rows is None:
+        return ("disclosures of %s: not listed, the chain did not verify"
+                % ref)
+    lines = ["disclosures of %s: %d" % (ref, len(rows))]
+    for r in rows:
+        lines.append("  " + "  ".join(
+            "%s=%s" % (f, "-" if r[f] is None else r[f])
+            for f in DISCLOSURE_FIELDS))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="verify_audit.py",
@@ -650,6 +745,9 @@ def main(argv=None):
     p.add_argument("--digest", metavar="FILE",
                    help="JSON from phi_audit_digest() kept outside the "
                         "database")
+    p.add_argument("--disclosures", metavar="REF",
+                   help="also list the accesses whose row references name "
+                        "REF (e.g. patients.ssn:42), oldest first")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object on stdout (summary to stderr)")
     args = p.parse_args(argv)
@@ -661,12 +759,15 @@ def main(argv=None):
         if args.digest:
             block, bh, entries, sysid = load_digest(args.digest)
             digest = (block, bh, entries)
+        found = Disclosures(args.disclosures) if args.disclosures else None
+        on_record = found.add if found is not None else None
         if args.dsn:
-            res = verify_dsn(args.dsn, digest, args.write_export, sysid)
+            res = verify_dsn(args.dsn, digest, args.write_export, sysid,
+                             on_record)
             source = ("database, exported to %s" % args.write_export
                       if args.write_export else "database")
         else:
-            res = verify_export(args.export, digest)
+            res = verify_export(args.export, digest, on_record)
             source = "export %s" % args.export
     except InputError as e:
         msg = str(e)
@@ -678,9 +779,15 @@ def main(argv=None):
         return EXIT_ERROR
 
     text = summary(res, source)
+    out = res.as_json()
+    if found is not None:
+        # an accounting read from a chain that does not verify is not one
+        rows = found.rows() if res.ok else None
+        out["disclosures"] = rows
+        text += "\n" + disclosures_text(found.ref, rows)
     if args.json:
         print(text, file=sys.stderr)
-        print(json.dumps(res.as_json()))
+        print(json.dumps(out))
     else:
         print(text)
     return EXIT_OK if res.ok else EXIT_FAILED

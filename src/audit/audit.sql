@@ -5,8 +5,9 @@
 -- their statement triggers, the internal writer audit_event() that every
 -- other piece's functions call, sealing and verification, DDL auditing
 -- (event triggers), and the readers' views of the log (audit_events,
--- phi_access_report).  References only the roles (src/common/schema.sql).
--- table_tree() here serves src/guard/guard.sql as well.
+-- phi_access_report, phi_disclosures).  References only the roles
+-- (src/common/schema.sql).  table_tree() here serves src/guard/guard.sql
+-- as well.
 
 -- Entries are written by the extension's C code only (straight into the
 -- heap, no SQL); (xid, id) is unique without a shared sequence.  The log is
@@ -430,7 +431,7 @@ GRANT EXECUTE ON FUNCTION
 
 
 ------------------------------------------------------------------------
--- Readers of the log: audit_events, phi_access_report
+-- Readers of the log: audit_events, phi_access_report, phi_disclosures
 ------------------------------------------------------------------------
 
 -- audit_events: the audit log with typed columns, for auditors.  The
@@ -463,6 +464,11 @@ COMMENT ON VIEW phi_guard.audit_events IS
 -- phi_access_report: what the log knows about one row (accounting of
 -- disclosures).  row_key is the text form of a one-column primary key
 -- value ('42'), or a JSON object of the key columns ('{"id":"42"}').
+-- Reads are the access entries (decrypt, decrypt_masked, detokenize,
+-- tokenize) whose row references (detail.rows) hold row_key itself or end
+-- in ':' || row_key, as the recommended aad '<table>.<column>:<key>' does;
+-- one per access (statement and key): its final entry, or its intent when
+-- no final entry names the row.
 CREATE FUNCTION phi_guard.phi_access_report(row_key pg_catalog.text,
                                             since pg_catalog.timestamptz DEFAULT '-infinity')
   RETURNS TABLE(ts pg_catalog.timestamptz, kind pg_catalog.text, table_name pg_catalog.text,
@@ -475,7 +481,9 @@ $$
 DECLARE
   obj pg_catalog.jsonb;		-- the key as the record holds it (string values)
   val pg_catalog.text;		-- the one key value, or one of the object's
-  needle pg_catalog.text;		-- JSON text every matching record contains
+  needle pg_catalog.text;		-- JSON text every matching row entry contains
+  ref_exact pg_catalog.text;	-- ... every read naming row_key itself
+  ref_tail pg_catalog.text;		-- ... every read naming '...:' || row_key
 BEGIN
   IF pg_catalog.starts_with(pg_catalog.ltrim(row_key), '{') THEN
     SELECT pg_catalog.jsonb_object_agg(e.key, e.value) INTO obj
@@ -489,6 +497,8 @@ BEGIN
     val := row_key;
   END IF;
   needle := COALESCE(pg_catalog.to_json(val)::pg_catalog.text, 'null');
+  ref_exact := pg_catalog.to_json(row_key)::pg_catalog.text;
+  ref_tail := ':' OPERATOR(pg_catalog.||) pg_catalog.substr(ref_exact, 2);
 
   RETURN QUERY
   WITH e AS (
@@ -504,12 +514,29 @@ BEGIN
                 application_name pg_catalog.text, detail pg_catalog.jsonb)
      WHERE pg_catalog.strpos(l.record, needle) OPERATOR(pg_catalog.>) 0
         OR pg_catalog.strpos(l.record, '"kind":"truncate"') OPERATOR(pg_catalog.>) 0
+        OR pg_catalog.strpos(l.record, ref_exact) OPERATOR(pg_catalog.>) 0
+        OR pg_catalog.strpos(l.record, ref_tail) OPERATOR(pg_catalog.>) 0
   ), m AS (
     SELECT e.* FROM e
      WHERE pg_catalog.jsonb_typeof(e.rk) OPERATOR(pg_catalog.=) 'object'
        AND CASE WHEN obj IS NOT NULL THEN e.rk OPERATOR(pg_catalog.=) obj
                 ELSE (SELECT pg_catalog.array_agg(x.value) FROM pg_catalog.jsonb_each_text(e.rk) x)
                      OPERATOR(pg_catalog.=) ARRAY[val] END
+  ), r AS (
+    -- reads of the row: one per access, its final entry first
+    SELECT DISTINCT ON (COALESCE(e.detail OPERATOR(pg_catalog.->>) 'access_id',
+                                 e.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                                 OPERATOR(pg_catalog.||) e.id::pg_catalog.text)) e.*
+      FROM e
+     WHERE e.kind OPERATOR(pg_catalog.=) ANY (ARRAY['decrypt', 'decrypt_masked', 'detokenize', 'tokenize'])
+       AND EXISTS (SELECT FROM pg_catalog.jsonb_array_elements_text(e.detail OPERATOR(pg_catalog.->) 'rows') x(ref)
+                    WHERE x.ref OPERATOR(pg_catalog.=) row_key
+                       OR pg_catalog.right(x.ref, pg_catalog.length(row_key) OPERATOR(pg_catalog.+) 1)
+                          OPERATOR(pg_catalog.=) (':' OPERATOR(pg_catalog.||) row_key))
+     ORDER BY COALESCE(e.detail OPERATOR(pg_catalog.->>) 'access_id',
+                       e.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                       OPERATOR(pg_catalog.||) e.id::pg_catalog.text),
+              (e.detail OPERATOR(pg_catalog.->>) 'phase') OPERATOR(pg_catalog.=) 'final' DESC
   ), u AS (
     SELECT m.* FROM m
     UNION ALL
@@ -518,6 +545,8 @@ BEGIN
      WHERE e.kind OPERATOR(pg_catalog.=) 'truncate'
        AND EXISTS (SELECT FROM m WHERE m."table" OPERATOR(pg_catalog.=) e."table"
                                   AND m.ts OPERATOR(pg_catalog.<=) e.ts)
+    UNION ALL
+    SELECT r.* FROM r
   )
   SELECT u.ts, u.kind, u."table",  u.db_user, u.app_user, u.tenant, u.purpose,
          CASE WHEN u.client_addr OPERATOR(pg_catalog.=) '[local]' THEN NULL
@@ -529,10 +558,60 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz) IS
-  'audit entries about one row (by primary key value or JSON object of key columns) since a time, oldest first; requires phi_auditor';
+  'audit entries about one row (by primary key value or JSON object of key columns) since a time, with the reads whose row reference is the key or ends in '':'' and the key, oldest first; requires phi_auditor';
+
+-- phi_disclosures: who saw one row's protected values (SPEC §7) — every
+-- access whose row references (detail.rows) contain ref, oldest first: its
+-- final entry, or its intent when no final entry names ref (a crash left
+-- none, or phi_guard.access_rows_max left ref out of it).  A ref over 128
+-- bytes is looked up as the log records it, 'sha256:' and the hex of its
+-- SHA-256.  The log is read whole; a text test skips records without ref
+-- before any is parsed.
+CREATE FUNCTION phi_guard.phi_disclosures(ref pg_catalog.text,
+                                          since pg_catalog.timestamptz DEFAULT '-infinity')
+  RETURNS TABLE(ts pg_catalog.timestamptz, kind pg_catalog.text, db_user pg_catalog.text,
+                app_user pg_catalog.text, tenant pg_catalog.text, purpose pg_catalog.text,
+                request_id pg_catalog.text, key pg_catalog.text)
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp AS
+$$
+  WITH q AS (
+    SELECT CASE WHEN pg_catalog.octet_length(pg_catalog.convert_to(ref, 'UTF8')) OPERATOR(pg_catalog.>) 128
+                THEN 'sha256:' OPERATOR(pg_catalog.||)
+                     pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ref, 'UTF8')), 'hex')
+                ELSE ref END AS ref
+  ), d AS (
+    SELECT DISTINCT ON (COALESCE(j.detail OPERATOR(pg_catalog.->>) 'access_id',
+                                 l.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                                 OPERATOR(pg_catalog.||) l.id::pg_catalog.text))
+           l.xid, l.id, j.ts, j.kind, j.db_user, j.app_user, j.tenant, j.purpose, j.request_id,
+           CASE WHEN j.kind OPERATOR(pg_catalog.=) ANY (ARRAY['detokenize', 'tokenize'])
+                THEN j.detail OPERATOR(pg_catalog.->>) 'domain'
+                ELSE j.detail OPERATOR(pg_catalog.->>) 'key' END AS key
+      FROM q, phi_guard.audit_log l
+     CROSS JOIN LATERAL pg_catalog.json_to_record(l.record::pg_catalog.json)
+           AS j(ts pg_catalog.timestamptz, kind pg_catalog.text, db_user pg_catalog.text,
+                app_user pg_catalog.text, tenant pg_catalog.text, purpose pg_catalog.text,
+                request_id pg_catalog.text, detail pg_catalog.jsonb)
+     WHERE pg_catalog.strpos(l.record, pg_catalog.to_json(q.ref)::pg_catalog.text) OPERATOR(pg_catalog.>) 0
+       AND j.kind OPERATOR(pg_catalog.=) ANY (ARRAY['decrypt', 'decrypt_masked', 'detokenize', 'tokenize'])
+       AND (j.detail OPERATOR(pg_catalog.->) 'rows') OPERATOR(pg_catalog.@>) pg_catalog.jsonb_build_array(q.ref)
+     ORDER BY COALESCE(j.detail OPERATOR(pg_catalog.->>) 'access_id',
+                       l.xid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                       OPERATOR(pg_catalog.||) l.id::pg_catalog.text),
+              (j.detail OPERATOR(pg_catalog.->>) 'phase') OPERATOR(pg_catalog.=) 'final' DESC
+  )
+  SELECT d.ts, d.kind, d.db_user, d.app_user, d.tenant, d.purpose, d.request_id, d.key
+    FROM d
+   WHERE d.ts OPERATOR(pg_catalog.>=) since
+   ORDER BY d.ts, d.xid, d.id
+$$;
+COMMENT ON FUNCTION phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.timestamptz) IS
+  'who saw one row''s protected values: the access entries whose row references contain ref (the aad, ct:<nonce hex> or tok:<domain>:<token>) since a time, oldest first; requires phi_auditor';
 
 REVOKE ALL ON phi_guard.audit_events FROM PUBLIC;
-REVOKE ALL ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz),
+  phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.timestamptz) FROM PUBLIC;
 GRANT SELECT ON phi_guard.audit_events TO phi_auditor;
-GRANT EXECUTE ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz)
-  TO phi_auditor;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_access_report(pg_catalog.text, pg_catalog.timestamptz),
+  phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.timestamptz) TO phi_auditor;

@@ -4,19 +4,25 @@
  * DateStyle, IntervalStyle or extra_float_digits (SPEC §6).
  *
  * Keys, always in this order: v, ts, kind, table, row_key, columns,
- * db_user, role, app_user, tenant, purpose, client_addr, application_name,
- * detail.  ts is UTC ISO-8601 with microseconds ("2026-11-23T15:38:24.123456Z").
+ * db_user, role, app_user, tenant, purpose, request_id (only in a record
+ * written while a request context is set: SPEC §7), client_addr,
+ * application_name, detail.  ts is UTC ISO-8601 with microseconds ("2026-11-23T15:38:24.123456Z").
  * row_key, columns and detail are JSON fragments built by the caller (or
  * null); strings are escaped by escape_json, which depends on no setting.
  *
  * Who acted: the session's roles, client and application_name, and the
  * request context's fields through the provider the context registers
  * (audit_set_context_provider) — the audit never calls the context.
+ * Who-fields are kept whole (record.h sizes them for the longest role name
+ * and context claim); application_name, which PostgreSQL does not limit,
+ * is kept to NAMEDATALEN - 1 bytes as pg_stat_activity shows it.  Whatever
+ * is shortened is cut at a character boundary, never inside one.
  * State: the provider and a two-entry cache of role names (reset by a
  * pg_authid syscache callback), backend-local.
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -39,10 +45,16 @@ audit_set_context_provider(AuditContextProvider provider)
 	context_provider = provider;
 }
 
-static void
-copy_name(char *dst, const char *src)
+void
+audit_copy_clipped(char *dst, const char *src, int size)
 {
-	strlcpy(dst, src ? src : "", AUDIT_NAME_LEN);
+	int			len = src ? (int) strlen(src) : 0;
+
+	if (len >= size)
+		len = pg_mbcliplen(src, len, size - 1);
+	if (len > 0)
+		memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 /*
@@ -53,7 +65,7 @@ copy_name(char *dst, const char *src)
 static void
 client_addr(char *dst)
 {
-	static char cached[AUDIT_NAME_LEN];
+	static char cached[AUDIT_ADDR_LEN];
 	static bool known = false;	/* a session's client never changes */
 
 	if (!known && MyProcPort != NULL)
@@ -63,15 +75,16 @@ client_addr(char *dst)
 
 		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
 		d = inet_client_addr(fcinfo);
-		copy_name(cached, fcinfo->isnull ? "[local]"
-				  : DatumGetCString(DirectFunctionCall1(inet_out, d)));
+		audit_copy_clipped(cached, fcinfo->isnull ? "[local]"
+						   : DatumGetCString(DirectFunctionCall1(inet_out, d)),
+						   AUDIT_ADDR_LEN);
 		known = true;
 	}
-	copy_name(dst, cached);
+	strlcpy(dst, cached, AUDIT_ADDR_LEN);
 }
 
 static Oid	role_oids[2];
-static char role_names[2][AUDIT_NAME_LEN];
+static char role_names[2][AUDIT_ROLE_LEN];
 
 /* pg_authid changed (a rename, say): forget the remembered names */
 static void
@@ -87,7 +100,7 @@ role_name(Oid role, char *dst)
 	static bool registered = false;
 	static int	next;
 	Oid		   *oids = role_oids;
-	char		(*names)[AUDIT_NAME_LEN] = role_names;
+	char		(*names)[AUDIT_ROLE_LEN] = role_names;
 
 	if (!registered)
 	{
@@ -98,12 +111,12 @@ role_name(Oid role, char *dst)
 	for (int i = 0; i < 2; i++)
 		if (OidIsValid(oids[i]) && oids[i] == role)
 		{
-			copy_name(dst, names[i]);
+			strlcpy(dst, names[i], AUDIT_ROLE_LEN);
 			return;
 		}
-	copy_name(names[next], GetUserNameFromId(role, true));
+	audit_copy_clipped(names[next], GetUserNameFromId(role, true), AUDIT_ROLE_LEN);
 	oids[next] = role;
-	copy_name(dst, names[next]);
+	strlcpy(dst, names[next], AUDIT_ROLE_LEN);
 	next = 1 - next;
 }
 
@@ -120,15 +133,17 @@ audit_capture_who(AuditWho *who)
 		role_name(GetOuterUserId(), who->role);
 	if (context_provider != NULL)
 	{
-		AuditContextFields f = {NULL, NULL, NULL};
+		AuditContextFields f = {false, NULL, NULL, NULL, NULL};
 
 		context_provider(&f);
-		copy_name(who->app_user, f.app_user);
-		copy_name(who->tenant, f.tenant);
-		copy_name(who->purpose, f.purpose);
+		who->in_context = f.in_context;
+		audit_copy_clipped(who->app_user, f.app_user, AUDIT_CLAIM_LEN);
+		audit_copy_clipped(who->tenant, f.tenant, AUDIT_CLAIM_LEN);
+		audit_copy_clipped(who->purpose, f.purpose, AUDIT_CLAIM_LEN);
+		audit_copy_clipped(who->request_id, f.request_id, AUDIT_CLAIM_LEN);
 	}
 	client_addr(who->client_addr);
-	copy_name(who->application_name, application_name);
+	audit_copy_clipped(who->application_name, application_name, AUDIT_ROLE_LEN);
 }
 
 /* Append s as a JSON string, or null when s is NULL or empty. */
@@ -174,6 +189,11 @@ audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
 	audit_json_string(s, who->tenant);
 	appendStringInfoString(s, ",\"purpose\":");
 	audit_json_string(s, who->purpose);
+	if (who->in_context)
+	{
+		appendStringInfoString(s, ",\"request_id\":");
+		audit_json_string(s, who->request_id);
+	}
 	appendStringInfoString(s, ",\"client_addr\":");
 	audit_json_string(s, who->client_addr);
 	appendStringInfoString(s, ",\"application_name\":");

@@ -33,7 +33,6 @@
 
 #include "audit/seal.h"
 #include "audit/shmem.h"
-#include "audit/worker.h"
 #include "common/catalog.h"
 #include "common/errors.h"
 #include "common/format.h"
@@ -98,11 +97,12 @@ summarize_new_ranges(void)
 
 /*
  * Seal every committed entry below the current horizon into one new block.
- * Returns the number of entries sealed (0: nothing new).  Fresh snapshots
+ * Returns the number of entries sealed (0: nothing new; -1: !wait and the
+ * locks are taken) and sets *horizon (see seal.h).  Fresh snapshots
  * throughout (READ COMMITTED is required).
  */
 int64
-audit_seal(void)
+audit_seal(bool wait, uint64 *horizon)
 {
 	bool		isnull;
 	uint64		hi,
@@ -116,11 +116,18 @@ audit_seal(void)
 	Oid			types[6] = {XID8OID, XID8OID};
 	Datum		values[6];
 	phic_status st;
+	Oid			block_rel = catalog_relid_required("audit_block", "audit block table");
+	Oid			log_rel = catalog_relid_required("audit_log", "audit log table");
 
 	require_read_committed("phi_audit_seal()");
+	*horizon = 0;
+	/* sealers serialise on audit_block; the worker never waits for a lock */
+	if (wait)
+		LockRelationOid(block_rel, ExclusiveLock);
+	else if (!ConditionalLockRelationOid(block_rel, ExclusiveLock) ||
+			 !ConditionalLockRelationOid(log_rel, AccessShareLock))
+		return -1;
 	SPI_connect();
-	(void) spi_run("LOCK TABLE phi_guard.audit_block IN EXCLUSIVE MODE",
-				   0, NULL, NULL, NULL, false);
 	(void) spi_run("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
 				   0, NULL, NULL, NULL, false);
 	hi = getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -172,6 +179,7 @@ audit_seal(void)
 	if (lo == hi)
 	{
 		SPI_finish();
+		*horizon = hi;
 		return 0;
 	}
 
@@ -208,6 +216,7 @@ audit_seal(void)
 	if (n == 0)
 	{
 		SPI_finish();
+		*horizon = hi;
 		return 0;
 	}
 	st = phic_block_hash(prev, block_no, n, (const uint8 *) hashes.data, hash);
@@ -236,6 +245,7 @@ audit_seal(void)
 	}
 	SPI_finish();
 	summarize_new_ranges();
+	*horizon = hi;
 	return (int64) n;
 }
 
@@ -243,22 +253,25 @@ PG_FUNCTION_INFO_V1(phi_guard_audit_seal);
 
 /*
  * phi_audit_seal() returns int8: have the worker write the access events
- * queued so far, then seal now; returns the entries sealed.
+ * queued so far, then seal now, waiting for a seal in progress elsewhere;
+ * returns the entries sealed.
  */
 Datum
 phi_guard_audit_seal(PG_FUNCTION_ARGS)
 {
+	uint64		horizon;
+
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot seal the audit log on a standby"),
 				 errhint("The primary seals; its blocks replicate here.")));
-	audit_ensure_worker();
 	if (!audit_queue_wait_written())
 		ereport(WARNING,
 				(errmsg("phi_guard audit worker did not write the queued access entries in time"),
 				 errdetail("They will be sealed in a later block.")));
-	PG_RETURN_INT64(audit_seal());
+	/* not recorded as sealed: this transaction may still roll back */
+	PG_RETURN_INT64(audit_seal(true, &horizon));
 }
 
 /* ---------------------------------------------------------------------

@@ -275,6 +275,32 @@ changed_columns_json(TupleDesc desc, TupleTableSlot *oldslot,
 	return buf->data;
 }
 
+AuditQuiet	audit_quiet = {InvalidOid, 0};
+
+/*
+ * Whether an updated row is one a column migration quiets (audit.h): no
+ * user column but audit_quiet.attnum differs between old and new.
+ */
+static bool
+quiet_row(TupleDesc desc, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	slot_getallattrs(oldslot);
+	slot_getallattrs(newslot);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		on = oldslot->tts_isnull[i],
+					nn = newslot->tts_isnull[i];
+
+		if (att->attisdropped || att->attnum == audit_quiet.attnum)
+			continue;
+		if (on != nn || (!on && !datumIsEqual(oldslot->tts_values[i], newslot->tts_values[i],
+											  att->attbyval, att->attlen)))
+			return false;
+	}
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(phi_guard_audit_trigger);
 
 Datum
@@ -340,6 +366,8 @@ phi_guard_audit_trigger(PG_FUNCTION_ARGS)
 			{
 				if (!tuplestore_gettupleslot(olds, true, false, oldslot))
 					elog(ERROR, "phi_guard: transition tables of different lengths");
+				if (audit_quiet.relid == RelationGetRelid(rel) && quiet_row(desc, oldslot, slot))
+					continue;
 				columns = changed_columns_json(desc, oldslot, slot, &cols);
 			}
 			resetStringInfo(&rec);

@@ -32,7 +32,7 @@
 
 #include "audit/audit.h"
 #include "audit/record.h"
-#include "audit/worker.h"
+#include "audit/shmem.h"
 #include "audit/writer.h"
 #include "common/catalog.h"
 #include "common/errors.h"
@@ -97,8 +97,9 @@ audit_writer_open(void)
 	{
 		id_fxid = w->fxid;
 		next_id = 1;
+		/* once per transaction: the launcher has this database sealed */
+		audit_db_mark_written(U64FromFullTransactionId(w->fxid));
 	}
-	audit_ensure_worker();
 	return w;
 }
 

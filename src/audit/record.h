@@ -10,22 +10,39 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
-#define AUDIT_NAME_LEN 64
+#include "core/jws.h"
 
 /*
- * Who, where and why, captured once per event.  Strings are truncated to
- * AUDIT_NAME_LEN - 1 bytes; an empty string is written as JSON null.
+ * Sizes of the who-fields, each with room for its terminating NUL.  Role
+ * names and application_name are PostgreSQL names (at most NAMEDATALEN - 1
+ * bytes: PostgreSQL shortens them itself); a claim of the request context
+ * is at most PHIC_JWS_MAX_STR bytes (phi_set_context refuses longer ones
+ * with 28000), so app_user, tenant, purpose and request_id are kept whole.
+ */
+#define AUDIT_ROLE_LEN NAMEDATALEN
+#define AUDIT_CLAIM_LEN (PHIC_JWS_MAX_STR + 1)
+#define AUDIT_ADDR_LEN 64
+/* a key or token domain name, or an unquoted "schema.table" */
+#define AUDIT_KEY_LEN (2 * NAMEDATALEN)
+
+/*
+ * Who, where and why, captured once per event.  A string longer than its
+ * field (which the limits above rule out) is shortened at a character
+ * boundary, so a record is always valid in the database encoding; an
+ * empty string is written as JSON null.
  */
 typedef struct AuditWho
 {
 	TimestampTz ts;
-	char		db_user[AUDIT_NAME_LEN];
-	char		role[AUDIT_NAME_LEN];
-	char		app_user[AUDIT_NAME_LEN];
-	char		tenant[AUDIT_NAME_LEN];
-	char		purpose[AUDIT_NAME_LEN];
-	char		client_addr[AUDIT_NAME_LEN];
-	char		application_name[AUDIT_NAME_LEN];
+	char		db_user[AUDIT_ROLE_LEN];
+	char		role[AUDIT_ROLE_LEN];
+	char		app_user[AUDIT_CLAIM_LEN];
+	char		tenant[AUDIT_CLAIM_LEN];
+	char		purpose[AUDIT_CLAIM_LEN];
+	bool		in_context;		/* a request context was set: request_id is written */
+	char		request_id[AUDIT_CLAIM_LEN];	/* its token's jti; "": none (null) */
+	char		client_addr[AUDIT_ADDR_LEN];
+	char		application_name[AUDIT_ROLE_LEN];
 } AuditWho;
 
 /* The parts of a record that every row of one statement shares. */
@@ -37,6 +54,12 @@ typedef struct AuditRecordParts
 
 /* Fill *who from the session and the registered context provider. */
 extern void audit_capture_who(AuditWho *who);
+
+/*
+ * Copy src (NULL: "") into dst of size bytes, shortened if need be at a
+ * character boundary of the database encoding; always NUL-terminated.
+ */
+extern void audit_copy_clipped(char *dst, const char *src, int size);
 
 /* The shared prefix and suffix of the records of one statement. */
 extern void audit_record_parts(AuditRecordParts *parts, const AuditWho *who,

@@ -1,95 +1,125 @@
 /*
- * shmem.c — the audit's shared memory: AUDIT_SLOTS per-database slots,
- * each holding the state of the database's audit worker and a ring of
- * AUDIT_QUEUE_LEN access events (audit_access.c produces them, the worker
- * consumes them).
+ * shmem.c — the audit's shared memory and its database slots.
+ *
+ * Sized at server start by two postmaster settings: the slots
+ * (phi_guard.max_active_databases) and the pool of access-event cells that
+ * every database shares (phi_guard.access_queue_size).  A database holds a
+ * slot only while it is active: it has access events reserved or waiting
+ * (queue.c), entries that no seal has covered yet, or an audit worker.  An
+ * idle slot is freed by the launcher (launcher.c) and reused by the next
+ * database that needs one, so the number of databases a cluster may have
+ * is not limited, only how many are active at once.
  *
  * Set up through shmem_request_hook / shmem_startup_hook (chained), only
- * when the library is preloaded.  A database claims a free slot the first
- * time one of its backends needs it and keeps it until restart.
+ * when the library is preloaded.
  *
- * Locking: one LWLock (tranche "phi_guard") guards every slot.  Producers
- * append under the exclusive lock; the worker copies under a shared lock
- * and advances the tail (exclusive) only after its transaction committed,
- * so an event is never lost between copy and commit.  A full ring wakes
- * the worker and waits for it, polling every 10 ms, up to FULL_WAIT_MS.
- * Lock-free reads (a slot's dboid and worker state in fast paths) are
- * re-checked under the lock before anything is changed.
+ * Locking: one LWLock (tranche "phi_guard audit") guards every slot, the
+ * pool and the launcher's state; nothing is read or changed without it.
+ * It is held only to copy or link a few cells and to update counters,
+ * never across I/O or a wait.
+ *
+ * Unsealed entries: a writer records the newest transaction that wrote
+ * entries directly (written_max, audit_db_mark_written); a seal whose
+ * horizon (every xid below it has ended) is above it has covered them all.
+ * The writer marks while its transaction runs, so a seal that could have
+ * missed its entries has a horizon at or below its xid.
  */
 #include "postgres.h"
 
+#include "access/twophase.h"
 #include "miscadmin.h"
-#include "pgstat.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
-#include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "audit/audit.h"
 #include "audit/shmem.h"
 
-#define AUDIT_SLOTS 8
-#define AUDIT_QUEUE_LEN 512
-#define FULL_WAIT_MS 5000
-#define POLL_MS 10
+/*
+ * A worker stays while a seal or a retry is due within this many ms, or
+ * while durable accesses came within this many ms, so a busy database
+ * keeps its worker and an idle one frees its process.
+ */
+#define LINGER_MS 2000
+/* a round that found phi_guard.audit_log locked retries this much later */
+#define BUSY_RETRY_MS 100
 
-typedef enum WorkerState
-{
-	WORKER_NONE = 0,
-	WORKER_STARTING,
-	WORKER_RUNNING
-} WorkerState;
+int			phi_guard_audit_seal_interval = 1000;
+int			phi_guard_access_queue_size = 4096;
+int			phi_guard_max_active_databases = 1024;
 
-typedef struct AuditSlot
-{
-	Oid			dboid;			/* InvalidOid: free */
-	WorkerState state;
-	int			worker_pid;
-	Latch	   *latch;			/* the worker's, NULL when none runs */
-	uint64		head;			/* next event written */
-	uint64		tail;			/* next event to consume */
-	AccessEvent q[AUDIT_QUEUE_LEN];
-} AuditSlot;
+AuditShared *audit_shared = NULL;
 
-typedef struct AuditShared
-{
-	LWLock	   *lock;
-	AuditSlot	slots[AUDIT_SLOTS];
-} AuditShared;
-
-static AuditShared *shared = NULL;
-static int	my_slot = -1;		/* this backend's database slot */
+static int	my_slot = -1;		/* the last slot this backend used */
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
+
+/* One waiter per PGPROC (as InitProcGlobal counts them; MaxBackends is set by now). */
+static int
+waiter_count(void)
+{
+	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
+}
+
+static Size
+shared_size(void)
+{
+	Size		size = MAXALIGN(sizeof(AuditShared));
+
+	size = add_size(size, MAXALIGN(mul_size(phi_guard_max_active_databases, sizeof(AuditDb))));
+	size = add_size(size, MAXALIGN(mul_size(phi_guard_access_queue_size, sizeof(AccessCell))));
+	return add_size(size, mul_size(waiter_count(), sizeof(AuditWaiter)));
+}
 
 static void
 shmem_request(void)
 {
 	if (prev_shmem_request)
 		prev_shmem_request();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(AuditShared)));
-	RequestNamedLWLockTranche("phi_guard", 1);
+	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("phi_guard audit", 1);
 }
 
 static void
 shmem_startup(void)
 {
 	bool		found;
+	AuditShared *s;
 
 	if (prev_shmem_startup)
 		prev_shmem_startup();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("phi_guard audit", sizeof(AuditShared), &found);
+	s = ShmemInitStruct("phi_guard audit", shared_size(), &found);
 	if (!found)
 	{
-		memset(shared, 0, sizeof(AuditShared));
-		shared->lock = &(GetNamedLWLockTranche("phi_guard"))->lock;
+		/* shared memory has the same address in every process */
+		s->dbs = (AuditDb *) ((char *) s + MAXALIGN(sizeof(AuditShared)));
+		s->cells = (AccessCell *) ((char *) s->dbs +
+								   MAXALIGN(phi_guard_max_active_databases * sizeof(AuditDb)));
+		s->waiters = (AuditWaiter *) ((char *) s->cells +
+									  MAXALIGN(phi_guard_access_queue_size * sizeof(AccessCell)));
+		s->nwaiters = waiter_count();
+		memset(s->waiters, 0, s->nwaiters * sizeof(AuditWaiter));
+		s->lock = &(GetNamedLWLockTranche("phi_guard audit"))->lock;
+		s->ndbs = phi_guard_max_active_databases;
+		s->ncells = phi_guard_access_queue_size;
+		memset(s->dbs, 0, s->ndbs * sizeof(AuditDb));
+		for (int i = 0; i < s->ncells; i++)
+			s->cells[i].next = i + 1 < s->ncells ? i + 1 : -1;
+		s->free_cell = 0;
+		s->nfree = s->ncells;
+		s->launcher_pid = 0;
+		s->launcher_latch = NULL;
+		s->no_worker = false;
+		s->sweep_requested = false;
+		s->slot_wanted_at = 0;
 	}
 	LWLockRelease(AddinShmemInitLock);
+	audit_shared = s;
 }
 
-/* From _PG_init when preloaded. */
 void
 audit_shmem_init(void)
 {
@@ -99,226 +129,219 @@ audit_shmem_init(void)
 	shmem_startup_hook = shmem_startup;
 }
 
-bool
-audit_shmem_attached(void)
-{
-	return shared != NULL;
-}
 
-/* The slot of this database, claiming a free one; -1 when all are taken. */
-static int
-slot_for_db(Oid dboid)
+int
+audit_db_slot(Oid dboid, bool claim)
 {
+	AuditShared *s = audit_shared;
 	int			free_slot = -1;
 
-	if (my_slot >= 0 && shared->slots[my_slot].dboid == dboid)
+	if (my_slot >= 0 && s->dbs[my_slot].dboid == dboid)
 		return my_slot;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < AUDIT_SLOTS; i++)
+	for (int i = 0; i < s->ndbs; i++)
 	{
-		if (shared->slots[i].dboid == dboid)
-		{
-			my_slot = i;
-			break;
-		}
-		if (free_slot < 0 && shared->slots[i].dboid == InvalidOid)
+		if (s->dbs[i].dboid == dboid)
+			return my_slot = i;
+		if (free_slot < 0 && s->dbs[i].dboid == InvalidOid)
 			free_slot = i;
 	}
-	if (my_slot < 0 || shared->slots[my_slot].dboid != dboid)
+	if (!claim || free_slot < 0)
+		return -1;
+
 	{
-		my_slot = free_slot;
-		if (free_slot >= 0)
-		{
-			AuditSlot  *s = &shared->slots[free_slot];
+		AuditDb    *d = &s->dbs[free_slot];
 
-			s->dboid = dboid;
-			s->state = WORKER_NONE;
-			s->head = s->tail = 0;
-		}
+		memset(d, 0, sizeof(*d));
+		d->dboid = dboid;
+		d->state = AUDIT_WORKER_NONE;
+		d->first = d->last = -1;
+		/* as a worker started now would: the first seal one interval on */
+		d->next_seal = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   phi_guard_audit_seal_interval);
 	}
-	LWLockRelease(shared->lock);
-	return my_slot;
-}
-
-/* Sleep one poll interval on this process's latch. */
-static void
-poll_wait(void)
-{
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 POLL_MS, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
+	return my_slot = free_slot;
 }
 
 bool
-audit_slot_claim_start(void)
+audit_db_unsealed(const AuditDb *d)
 {
-	int			i;
-	bool		start = false;
+	return d->written_max != 0 && d->written_max >= d->sealed_below;
+}
 
-	if (shared == NULL)
+bool
+audit_db_release_if_idle(int i)
+{
+	AuditDb    *d = &audit_shared->dbs[i];
+
+	if (d->dboid == InvalidOid || d->state != AUDIT_WORKER_NONE ||
+		d->queued > 0 || d->reserved > 0 || d->visit || audit_db_unsealed(d))
 		return false;
-	i = slot_for_db(MyDatabaseId);
-	if (i < 0 || shared->slots[i].state != WORKER_NONE)
-		return false;			/* cheap when it runs: one unlocked read */
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	if (shared->slots[i].state == WORKER_NONE)
-	{
-		shared->slots[i].state = WORKER_STARTING;
-		start = true;
-	}
-	LWLockRelease(shared->lock);
-	return start;
+	d->dboid = InvalidOid;
+	return true;
+}
+
+Latch *
+audit_db_wake_latch(int i)
+{
+	AuditDb    *d = &audit_shared->dbs[i];
+
+	return d->worker_latch ? d->worker_latch : audit_shared->launcher_latch;
 }
 
 void
-audit_slot_start_failed(void)
+audit_wake_launcher(void)
 {
-	int			i = slot_for_db(MyDatabaseId);
+	Latch	   *latch;
 
-	if (i < 0)
-		return;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	shared->slots[i].state = WORKER_NONE;
-	LWLockRelease(shared->lock);
+	LWLockAcquire(audit_shared->lock, LW_SHARED);
+	latch = audit_shared->launcher_latch;
+	LWLockRelease(audit_shared->lock);
+	if (latch)
+		SetLatch(latch);
 }
+
+void
+audit_db_mark_written(uint64 fxid)
+{
+	AuditShared *s = audit_shared;
+	int			i;
+	bool		claimed = false;
+
+	if (s == NULL || !OidIsValid(MyDatabaseId))
+		return;
+	LWLockAcquire(s->lock, LW_EXCLUSIVE);
+	i = audit_db_slot(MyDatabaseId, false);
+	if (i < 0)
+	{
+		i = audit_db_slot(MyDatabaseId, true);
+		claimed = true;
+	}
+	if (i >= 0)
+		s->dbs[i].written_max = Max(s->dbs[i].written_max, fxid);
+	else
+		s->sweep_requested = true;	/* every slot is taken: sweep later */
+	LWLockRelease(s->lock);
+	if (claimed)
+		audit_wake_launcher();	/* it schedules the new slot's seal */
+}
+
+/* ---------------------------------------------------------------------
+ * The worker's own slot
+ * --------------------------------------------------------------------- */
 
 /* before_shmem_exit of the worker: the slot has no worker any more. */
 static void
 worker_detach(int code, Datum arg)
 {
-	AuditSlot  *s = &shared->slots[DatumGetInt32(arg)];
+	AuditDb    *d = &audit_shared->dbs[DatumGetInt32(arg)];
 
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s->state = WORKER_NONE;
-	s->worker_pid = 0;
-	s->latch = NULL;
-	LWLockRelease(shared->lock);
-}
-
-bool
-audit_slot_attach_worker(Oid dboid)
-{
-	int			i;
-
-	if (shared == NULL || (i = slot_for_db(dboid)) < 0)
-		return false;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	shared->slots[i].state = WORKER_RUNNING;
-	shared->slots[i].worker_pid = MyProcPid;
-	shared->slots[i].latch = MyLatch;
-	LWLockRelease(shared->lock);
-	before_shmem_exit(worker_detach, Int32GetDatum(i));
-	return true;
-}
-
-bool
-audit_queue_push(const AccessEvent *e)
-{
-	int			i;
-	int			waited = 0;
-
-	if (shared == NULL || (i = slot_for_db(MyDatabaseId)) < 0)
-		return false;
-	for (;;)
+	LWLockAcquire(audit_shared->lock, LW_EXCLUSIVE);
+	if (d->worker_pid == MyProcPid)
 	{
-		AuditSlot  *s = &shared->slots[i];
-		Latch	   *wake = NULL;
-		bool		done = false;
-
-		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-		if (s->head - s->tail < AUDIT_QUEUE_LEN)
-		{
-			s->q[s->head % AUDIT_QUEUE_LEN] = *e;
-			s->head++;
-			done = true;
-		}
-		if (s->head - s->tail >= AUDIT_QUEUE_LEN / 2)
-			wake = s->latch;
-		LWLockRelease(shared->lock);
-		if (wake)
-			SetLatch(wake);
-		if (done)
-			return true;
-		if (waited >= FULL_WAIT_MS)
-			return false;
-		poll_wait();
-		waited += POLL_MS;
+		d->state = AUDIT_WORKER_NONE;
+		d->worker_pid = 0;
+		d->worker_latch = NULL;
+		d->yield = false;
+		/* an error ended it: the launcher waits a little before the next */
+		if (code != 0)
+			d->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 	}
+	LWLockRelease(audit_shared->lock);
+	audit_wake_launcher();
 }
 
 bool
-audit_queue_wait_written(void)
+audit_worker_attach(int i, Oid dboid)
 {
-	int			i,
-				waited = 0;
-	uint64		target;
+	AuditDb    *d;
+	bool		ok;
 
-	if (shared == NULL || (i = slot_for_db(MyDatabaseId)) < 0)
-		return true;
-	LWLockAcquire(shared->lock, LW_SHARED);
-	target = shared->slots[i].head;
-	LWLockRelease(shared->lock);
-	for (;;)
+	if (audit_shared == NULL || i < 0 || i >= audit_shared->ndbs)
+		return false;
+	d = &audit_shared->dbs[i];
+	LWLockAcquire(audit_shared->lock, LW_EXCLUSIVE);
+	ok = d->dboid == dboid && d->state == AUDIT_WORKER_STARTING;
+	if (ok)
 	{
-		Latch	   *wake;
-		uint64		tail;
-
-		LWLockAcquire(shared->lock, LW_SHARED);
-		tail = shared->slots[i].tail;
-		wake = shared->slots[i].latch;
-		LWLockRelease(shared->lock);
-		if (tail >= target)
-			return true;
-		if (waited >= FULL_WAIT_MS)
-			return false;
-		if (wake)
-			SetLatch(wake);
-		poll_wait();
-		CHECK_FOR_INTERRUPTS();
-		waited += POLL_MS;
+		d->state = AUDIT_WORKER_RUNNING;
+		d->worker_pid = MyProcPid;
+		d->worker_latch = MyLatch;
+		d->started_at = GetCurrentTimestamp();
+		d->failures = 0;
+		d->yield = false;
 	}
-}
-
-int
-audit_queue_peek(AccessEvent **events)
-{
-	AuditSlot  *s;
-	uint64		tail,
-				n;
-
-	*events = NULL;
-	if (shared == NULL || my_slot < 0)
-		return 0;
-	s = &shared->slots[my_slot];
-	LWLockAcquire(shared->lock, LW_SHARED);
-	tail = s->tail;
-	n = s->head - s->tail;
-	*events = palloc(sizeof(AccessEvent) * Max(n, 1));
-	for (uint64 i = 0; i < n; i++)
-		(*events)[i] = s->q[(tail + i) % AUDIT_QUEUE_LEN];
-	LWLockRelease(shared->lock);
-	return (int) n;
+	LWLockRelease(audit_shared->lock);
+	if (ok)
+	{
+		my_slot = i;
+		before_shmem_exit(worker_detach, Int32GetDatum(i));
+	}
+	return ok;
 }
 
 void
-audit_queue_consume(int n)
+audit_worker_round_begin(int i)
 {
-	if (shared == NULL || my_slot < 0 || n <= 0)
-		return;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	shared->slots[my_slot].tail += n;
-	LWLockRelease(shared->lock);
+	LWLockAcquire(audit_shared->lock, LW_EXCLUSIVE);
+	audit_shared->dbs[i].visit = false;
+	LWLockRelease(audit_shared->lock);
 }
 
-int
-audit_queue_length(void)
+bool
+audit_worker_seal_due(int i, TimestampTz now)
 {
-	int			n;
+	AuditDb    *d = &audit_shared->dbs[i];
+	bool		due;
 
-	if (shared == NULL || my_slot < 0)
-		return 0;
-	LWLockAcquire(shared->lock, LW_SHARED);
-	n = (int) (shared->slots[my_slot].head - shared->slots[my_slot].tail);
-	LWLockRelease(shared->lock);
-	return n;
+	LWLockAcquire(audit_shared->lock, LW_EXCLUSIVE);
+	due = audit_db_unsealed(d) && now >= d->next_seal;
+	if (due)
+		d->next_seal = TimestampTzPlusMilliseconds(now, phi_guard_audit_seal_interval);
+	LWLockRelease(audit_shared->lock);
+	return due;
+}
+
+void
+audit_worker_sealed(int i, uint64 horizon)
+{
+	AuditDb    *d = &audit_shared->dbs[i];
+
+	LWLockAcquire(audit_shared->lock, LW_EXCLUSIVE);
+	d->sealed_below = Max(d->sealed_below, horizon);
+	LWLockRelease(audit_shared->lock);
+}
+
+bool
+audit_worker_end_round(int i, TimestampTz now, bool busy, long *wait_ms)
+{
+	AuditDb    *d = &audit_shared->dbs[i];
+	TimestampTz due = 0;		/* when there is something to do; 0: nothing */
+	TimestampTz soon = TimestampTzPlusMilliseconds(now, LINGER_MS);
+	bool		leave;
+
+	LWLockAcquire(audit_shared->lock, LW_EXCLUSIVE);
+	if (busy && d->queued > 0)
+		due = TimestampTzPlusMilliseconds(now, BUSY_RETRY_MS);
+	else if (d->visit)
+		due = now;
+	else if (d->queued > 0 || audit_db_unsealed(d))
+		due = d->next_seal;
+	/* durable accesses came lately: more will, stay to serve them at once */
+	if ((due == 0 || due > soon) && d->urgent_at != 0 &&
+		now < TimestampTzPlusMilliseconds(d->urgent_at, LINGER_MS))
+		due = TimestampTzPlusMilliseconds(d->urgent_at, LINGER_MS);
+	leave = d->yield || due == 0 || due > soon;
+	if (leave)
+	{
+		d->state = AUDIT_WORKER_NONE;
+		d->worker_pid = 0;
+		d->worker_latch = NULL;
+		d->yield = false;
+	}
+	LWLockRelease(audit_shared->lock);
+	if (leave)
+		audit_wake_launcher();	/* a process is free for another database */
+	else
+		*wait_ms = Max(TimestampDifferenceMilliseconds(now, due), 1);
+	return leave;
 }

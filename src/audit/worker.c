@@ -1,24 +1,43 @@
 /*
- * worker.c — the life of the background worker of one database that uses
- * phi_guard's audit log.  Woken by a filling access queue or by
- * phi_audit_seal(), it writes queued access events to audit_log in one
- * transaction; every phi_guard.audit_seal_interval ms it also seals
- * committed entries into a new block, in a transaction of its own.
+ * worker.c — the life of an audit worker: a background worker that the
+ * launcher (launcher.c) starts for one database when it has work, which
+ * writes the database's queued access events to audit_log and seals its
+ * committed entries, then exits when nothing is due soon.
  *
- * Started on demand (worker_start.c), it first attaches to its database's
- * slot in shared memory (shmem.c) and detaches when it exits.  It exits
- * when the extension is no longer installed in its database; an error
- * ends it too, and the next audited action starts a new one.  On SIGTERM
- * (server shutdown) it writes what is queued before it exits.  Its
- * transactions are READ COMMITTED whatever the server's default, and an
- * idle round starts no transaction.  Events leave the queue only after
- * the transaction that wrote them committed (never lost, possibly written
- * twice if the worker dies between commit and consume).
+ * A round: write every queued event, in transactions of its own (so an
+ * access inside a transaction that rolled back is still recorded); then,
+ * when entries are unsealed and the database's next seal is due, seal in a
+ * transaction of its own; then stay (something is due within a couple of
+ * seconds, or durable accesses came within them) or exit, which frees the
+ * process for another database.  The launcher may ask it to end its turn
+ * (another database waits for a process): it exits after the current
+ * round.  Durable accesses wait for their intents (queue.c): its writes
+ * commit synchronously, and each commit wakes the backends whose intents
+ * it holds.
+ *
+ * The access path never depends on the seal nor on a lock a user can
+ * hold: the lock on phi_guard.audit_log that writing needs is taken
+ * without waiting (a lock held on the log, or an ACCESS EXCLUSIVE request
+ * queued behind a reader's lock, makes the round skip the write and retry
+ * 100 ms later), and so are sealing's locks (a phi_audit_seal() in an open
+ * transaction makes the worker skip that seal, not wait: it tries again
+ * one interval later).  lock_timeout bounds any other wait; an error ends
+ * the worker, and the launcher starts another a second later.  Only the
+ * owner of audit_log (the superuser who created the extension) can lock it
+ * against writers; readers (phi_auditor) can take only ACCESS SHARE.
+ *
+ * It exits when the extension is not installed in its database (what was
+ * queued goes to the server log).  On SIGTERM (server shutdown,
+ * DROP DATABASE ... WITH (FORCE)) it writes what is queued, and what
+ * backends still queue as they end, for up to 2 s, then exits.  Its
+ * transactions are READ COMMITTED whatever the database's defaults, and an
+ * idle round starts no transaction.  Events leave the queue only after the
+ * transaction that wrote them committed (never lost; written twice if the
+ * worker dies between commit and consume).
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "access/xlog.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -26,7 +45,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "tcop/tcopprot.h"
+#include "storage/lmgr.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -35,11 +54,19 @@
 #include "audit/audit.h"
 #include "audit/seal.h"
 #include "audit/shmem.h"
+#include "audit/worker.h"
 #include "audit/writer.h"
+#include "common/catalog.h"
 
-int			phi_guard_audit_seal_interval = 1000;
+#define DRAIN_BATCH 1024		/* events per transaction */
+#define SHUTDOWN_DRAIN_MS 2000
 
-PGDLLEXPORT void phi_guard_worker_main(Datum arg);
+typedef enum Round
+{
+	ROUND_DONE,					/* wrote everything queued */
+	ROUND_BUSY,					/* audit_log was locked: retry soon */
+	ROUND_GONE					/* the extension is not installed */
+} Round;
 
 static bool
 extension_installed(void)
@@ -64,42 +91,58 @@ end(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* Write queued access events (to the log on a standby).  false: extension gone. */
-static bool
-drain(void)
+/* Write the events queued in slot i, DRAIN_BATCH per transaction. */
+static Round
+drain(int i)
 {
-	int			written;
+	while (audit_queue_length(i) > 0)
+	{
+		Oid			log;
+		AuditWriter *w;
+		int			n;
 
-	if (audit_queue_length() == 0)
-		return true;			/* nothing to write: no transaction, no xid */
-	begin("writing access entries");
+		begin("writing access entries");
+		/* (a relcache lookup: what a durable access waits for stays short) */
+		log = catalog_relid("audit_log");
+		if (!OidIsValid(log))
+		{
+			bool		gone = !extension_installed();
+
+			end();
+			return gone ? ROUND_GONE : ROUND_BUSY;
+		}
+		if (!ConditionalLockRelationOid(log, RowExclusiveLock))
+		{
+			end();
+			return ROUND_BUSY;
+		}
+		w = audit_writer_open();
+		n = audit_queue_write(w, i, DRAIN_BATCH);
+		audit_writer_close(w);
+		end();
+		audit_queue_consume(i, n);
+	}
+	return ROUND_DONE;
+}
+
+/* Seal, unless sealing's locks are taken (a skipped round). */
+static Round
+seal(int i)
+{
+	int64		sealed;
+	uint64		horizon = 0;
+
+	begin("sealing");
 	if (!extension_installed())
 	{
 		end();
-		return false;
+		return ROUND_GONE;
 	}
-	if (RecoveryInProgress())
-		written = audit_queue_write(NULL, true);
-	else
-	{
-		AuditWriter *w = audit_writer_open();
-
-		written = audit_queue_write(w, false);
-		audit_writer_close(w);
-	}
+	sealed = audit_seal(false, &horizon);
 	end();
-	audit_queue_consume(written);
-	return true;
-}
-
-static void
-seal(void)
-{
-	if (RecoveryInProgress())
-		return;
-	begin("sealing");
-	(void) audit_seal();
-	end();
+	if (sealed >= 0 && horizon != 0)
+		audit_worker_sealed(i, horizon);
+	return ROUND_DONE;
 }
 
 static volatile sig_atomic_t shutdown_requested = false;
@@ -115,28 +158,63 @@ request_shutdown(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/* Before exiting on SIGTERM: what is queued, and what backends queue as they end. */
+static void
+drain_before_exit(int i)
+{
+	for (int waited = 0; waited < SHUTDOWN_DRAIN_MS; waited += 50)
+	{
+		if (drain(i) == ROUND_GONE)
+			return;
+		if (audit_queue_length(i) == 0 && audit_queue_reserved(i) == 0)
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
 void
 phi_guard_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
-	TimestampTz next_seal;
+	int			slot;
 
+	memcpy(&slot, MyBgworkerEntry->bgw_extra, sizeof(slot));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, request_shutdown);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	/* sealing needs fresh snapshots, whatever the server's default */
-	SetConfigOption("default_transaction_isolation", "read committed",
-					PGC_SUSET, PGC_S_OVERRIDE);
-	/* a database owner's ALTER DATABASE ... SET search_path must not steer it */
+	/* a database closed to connections may still hold entries to seal */
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, BGWORKER_BYPASS_ALLOWCONN);
+	/*
+	 * The database owner's ALTER DATABASE ... SET must not steer it: sealing
+	 * needs fresh snapshots, writing a writable transaction, and no search
+	 * path or timeout of theirs applies.  lock_timeout bounds what the
+	 * conditional locks do not cover.
+	 */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-	if (!audit_slot_attach_worker(dboid))
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "10s", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * A seal reads the new entries through the BRIN index on xid: without
+	 * statistics on audit_log (no ANALYZE yet, autovacuum off) the planner
+	 * would scan the whole log every interval, and the durable accesses
+	 * waiting for this worker with it.
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * A backend waiting for its intent is woken only once the commit that
+	 * wrote it is flushed: one flush for every intent of the transaction.
+	 */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	if (!audit_worker_attach(slot, dboid))
 		proc_exit(0);
 
-	next_seal = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											phi_guard_audit_seal_interval);
 	for (;;)
 	{
+		Round		r;
 		long		wait_ms;
 
 		CHECK_FOR_INTERRUPTS();
@@ -145,17 +223,25 @@ phi_guard_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (!drain() || shutdown_requested)
-			break;
-		if (GetCurrentTimestamp() >= next_seal)
+		audit_worker_round_begin(slot);
+		r = drain(slot);
+		if (r != ROUND_GONE && audit_worker_seal_due(slot, GetCurrentTimestamp()) &&
+			seal(slot) == ROUND_GONE)
+			r = ROUND_GONE;
+		if (r == ROUND_GONE)
 		{
-			seal();
-			next_seal = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													phi_guard_audit_seal_interval);
+			audit_queue_discard(slot, "extension not installed");
+			break;
 		}
-		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_seal);
+		if (shutdown_requested)
+		{
+			drain_before_exit(slot);
+			break;
+		}
+		if (audit_worker_end_round(slot, GetCurrentTimestamp(), r == ROUND_BUSY, &wait_ms))
+			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
+						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 	proc_exit(0);

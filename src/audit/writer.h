@@ -7,7 +7,7 @@
 
 typedef struct AuditWriter AuditWriter;
 
-/* Open the log for appending (and make sure this database has its worker). */
+/* Open the log for appending (and have this database sealed later). */
 extern AuditWriter *audit_writer_open(void);
 
 /* Queue one entry whose record text is record[0..len). */

@@ -16,9 +16,9 @@
  *    decisions cached under it (src/crypto) never outlive their context.
  *  - The context ends with the transaction: commit, abort or PREPARE
  *    TRANSACTION (xact_on_end), which makes transaction pooling safe.
- *  - The audit log learns the context's user, tenant and purpose from
- *    context_fields, the provider registered with the audit (src/audit
- *    never calls this folder).
+ *  - The audit log learns the context's user, tenant, purpose and request
+ *    id (the token's jti) from context_fields, the provider registered with
+ *    the audit (src/audit never calls this folder).
  *  - Readers run only in the leader (PARALLEL RESTRICTED in SQL): parallel
  *    workers never hold a context.  Policies call them in an InitPlan, whose
  *    value the leader passes to workers.
@@ -50,6 +50,8 @@
 
 int			phi_guard_context_leeway = 30;
 int			phi_guard_context_max_lifetime = 3600;
+char	   *phi_guard_context_issuer = NULL;
+char	   *phi_guard_context_audience = NULL;
 
 static bool ctx_set = false;
 static phic_jws_claims ctx_claims;
@@ -83,9 +85,11 @@ context_clear_at_end(void)
 static void
 context_fields(AuditContextFields *fields)
 {
+	fields->in_context = ctx_set;
 	fields->app_user = context_user_id();
 	fields->tenant = context_tenant_id();
 	fields->purpose = context_purpose();
+	fields->request_id = ctx_set && ctx_claims.jti[0] != '\0' ? ctx_claims.jti : NULL;
 }
 
 /* From _PG_init, preloaded or not. */
@@ -192,6 +196,30 @@ load_permissions(void)
 	SPI_finish();
 }
 
+/*
+ * When phi_guard.context_issuer / phi_guard.context_audience are set, the
+ * verified claims must carry that iss / an aud naming that audience (SPEC
+ * §7); reject (28000) otherwise.  Empty settings check nothing.
+ */
+static void
+check_issuer_audience(void)
+{
+	const char *issuer = phi_guard_context_issuer;
+	const char *audience = phi_guard_context_audience;
+	bool		named = false;
+
+	if (issuer != NULL && issuer[0] != '\0' && strcmp(ctx_claims.iss, issuer) != 0)
+		reject(ctx_claims.iss[0] == '\0' ? "no issuer" : "issuer not accepted",
+			   "The token's iss claim must equal phi_guard.context_issuer.");
+	if (audience == NULL || audience[0] == '\0')
+		return;
+	for (int i = 0; i < ctx_claims.naud; i++)
+		named |= strcmp(ctx_claims.aud[i], audience) == 0;
+	if (!named)
+		reject(ctx_claims.naud == 0 ? "no audience" : "audience not accepted",
+			   "The token's aud claim (a string or an array) must name phi_guard.context_audience.");
+}
+
 PG_FUNCTION_INFO_V1(phi_guard_set_context);
 
 /*
@@ -252,6 +280,7 @@ phi_guard_set_context(PG_FUNCTION_ARGS)
 		default:
 			errors_raise_core(st, "verify the context token");
 	}
+	check_issuer_audience();
 	load_permissions();
 	ctx_set = true;
 	context_generation++;

@@ -18,6 +18,8 @@
 /* settings, defined by _PG_init */
 extern int	phi_guard_context_leeway;
 extern int	phi_guard_context_max_lifetime;
+extern char *phi_guard_context_issuer;	/* "": iss not checked */
+extern char *phi_guard_context_audience;	/* "": aud not checked */
 extern int	phi_guard_break_glass_max_minutes;
 extern int	phi_guard_break_glass_min_reason;
 

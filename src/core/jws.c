@@ -218,7 +218,8 @@ read_claims(const phic_json_doc *d, phic_jws_claims *c)
 {
 	int			roles,
 				e,
-				i;
+				i,
+				k;
 
 	if (!copy_str(d, FIND(d, "sub"), c->sub) ||
 		!copy_str(d, FIND(d, "tenant"), c->tenant) ||
@@ -234,6 +235,28 @@ read_claims(const phic_json_doc *d, phic_jws_claims *c)
 	c->nroles = d->toks[roles].size;
 	if ((i = FIND(d, "purpose")) >= 0 && !copy_str(d, i, c->purpose))
 		return 0;
+	if ((i = FIND(d, "jti")) >= 0 && !copy_str(d, i, c->jti))
+		return 0;
+	if ((i = FIND(d, "iss")) >= 0 && !copy_str(d, i, c->iss))
+		return 0;
+	if ((i = FIND(d, "aud")) >= 0)
+	{
+		if (d->toks[i].type != PHIC_JSON_ARRAY)
+		{
+			if (!copy_str(d, i, c->aud[0]))
+				return 0;
+			c->naud = 1;
+		}
+		else
+		{
+			if (d->toks[i].size < 1 || d->toks[i].size > PHIC_JWS_MAX_AUD)
+				return 0;
+			for (k = 0, e = i + 1; k < d->toks[i].size; k++, e = d->toks[e].end)
+				if (!copy_str(d, e, c->aud[k]))
+					return 0;
+			c->naud = d->toks[i].size;
+		}
+	}
 	if ((i = FIND(d, "iat")) >= 0)
 	{
 		if (!numeric_date(d, i, 0, &c->iat))

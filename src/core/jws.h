@@ -17,9 +17,10 @@
  *    with the given 32-byte public key (PHIC_ERR_AUTH otherwise);
  *  - only then is the payload read: a JSON object with sub, tenant (strings),
  *    roles (array of at most PHIC_JWS_MAX_ROLES strings), exp (NumericDate),
- *    and optionally purpose (string), iat, nbf (NumericDate).  Every claim
- *    string, role and kid must be 1..PHIC_JWS_MAX_STR bytes without control
- *    characters (C0, DEL, C1), even escaped ones.  A NumericDate is a JSON
+ *    and optionally purpose, jti, iss (strings), aud (a string or an array
+ *    of 1..PHIC_JWS_MAX_AUD strings), iat, nbf (NumericDate).  Every claim
+ *    string, role, audience and kid must be 1..PHIC_JWS_MAX_STR bytes
+ *    without control characters (C0, DEL, C1), even escaped ones.  A NumericDate is a JSON
  *    number >= 0 without exponent, below 10^15; a fraction is rounded toward
  *    the safe side (exp and iat down, nbf up).  Other claims are ignored,
  *    but must still be well-formed JSON;
@@ -45,6 +46,7 @@
 #define PHIC_JWS_MAX_TOKEN 8192		/* bytes of the compact serialization */
 #define PHIC_JWS_MAX_STR 255		/* bytes of kid, sub, tenant, purpose, a role */
 #define PHIC_JWS_MAX_ROLES 32
+#define PHIC_JWS_MAX_AUD 32		/* audiences of an aud array */
 #define PHIC_JWS_MAX_JSON_TOKENS 512	/* JSON values + member names per part */
 #define PHIC_ED25519_KEY_LEN 32
 #define PHIC_ED25519_SIG_LEN 64
@@ -54,6 +56,10 @@ typedef struct phic_jws_claims
 	char		sub[PHIC_JWS_MAX_STR + 1];
 	char		tenant[PHIC_JWS_MAX_STR + 1];
 	char		purpose[PHIC_JWS_MAX_STR + 1];	/* "" when absent */
+	char		jti[PHIC_JWS_MAX_STR + 1];	/* "" when absent */
+	char		iss[PHIC_JWS_MAX_STR + 1];	/* "" when absent */
+	int			naud;			/* 0 when absent; 1 for a string aud */
+	char		aud[PHIC_JWS_MAX_AUD][PHIC_JWS_MAX_STR + 1];	/* token order */
 	int			nroles;
 	char		roles[PHIC_JWS_MAX_ROLES][PHIC_JWS_MAX_STR + 1];	/* token order */
 	int64_t		exp;

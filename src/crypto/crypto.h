@@ -7,7 +7,9 @@
  *   utf8.c             the encoding rule (text is encrypted as UTF-8) and
  *                      the wiping of transcoded plaintext copies
  *   encrypt.c          phi_encrypt, phi_rewrap, and encryption for
- *                      phi_guard's own callers (the token vault)
+ *                      phi_guard's own callers (the token vault, column
+ *                      migrations: sealing, moving a value onto its key's
+ *                      active version)
  *   decrypt.c          THE decrypt API, with a per-call-site key cache,
  *                      used by every caller (phi_decrypt, phi_decrypt_bytea,
  *                      phi_rewrap, masked reads and detokenize in
@@ -29,6 +31,7 @@
 
 #include "fmgr.h"
 
+#include "audit/audit.h"
 #include "core/aead.h"
 #include "keys/keys.h"
 
@@ -57,6 +60,8 @@ typedef struct DecryptCache
 	const KeyAccess *access;	/* the access rule of entry's name */
 	uint64		context_generation; /* context_generation of 'reveal'; 0: none */
 	CryptoReveal reveal;		/* what that context may see under 'access' */
+	uint64		tenant_context; /* context_generation under which entry's
+								 * tenant was the context's; 0: not checked */
 } DecryptCache;
 
 /* What crypto_decrypt opened. */
@@ -67,6 +72,7 @@ typedef struct Plaintext
 	bool		from_bytea;		/* written by phi_encrypt(bytea, ...) */
 	uint32		key_id;			/* the data key that opened it */
 	char		key_name[KEY_NAME_MAX + 1];
+	char		key_tenant[TENANT_MAX + 1]; /* "": a shared key */
 	CryptoReveal reveal;		/* what the context may see of it */
 	int			mask_kind;		/* phic_mask_kind bound to the key; -1: none */
 } Plaintext;
@@ -116,10 +122,18 @@ extern DecryptCache *crypto_call_cache(FunctionCallInfo fcinfo);
  * (with out->key_id and out->key_name).  Errors: 22P03 malformed value,
  * 42704/PH002/PH004 from the keyring, 42501 when the context allows less
  * than need (before anything is decrypted), PH001 when it does not
- * authenticate.
+ * authenticate.  A value under a tenant's key is refused (42501) to
+ * every context but its tenant's, unless need is CRYPTO_REVEAL_NOTHING.
  */
 extern void crypto_decrypt(DecryptCache *cache, bytea *value, phic_bytes aad,
 						   CryptoReveal need, Plaintext *out);
+
+/*
+ * The row reference (SPEC §7) of value, which crypto_decrypt opened with
+ * aad, for audit_access_reveal: the aad when one was given, else the
+ * value's nonce.  ref points into value and aad.
+ */
+extern void crypto_row_ref(bytea *value, phic_bytes aad, AuditRowRef *ref);
 
 /* access.c */
 
@@ -148,9 +162,44 @@ extern text *crypto_plain_text(Plaintext *p);
 /* encrypt.c */
 
 /*
+ * A new phi_ciphertext of pt under key (active, with its contexts), the
+ * bytea flag and aad (ptr NULL: none) as given; counted as an encryption.
+ */
+extern bytea *crypto_seal(KeyEntry *key, bool bytea_flag, phic_bytes aad, phic_bytes pt);
+
+/* What crypto_move_to_active did with a value. */
+typedef enum CryptoMove
+{
+	CRYPTO_MOVE_DONE,			/* re-encrypted under the active version */
+	CRYPTO_MOVE_CURRENT,		/* already under it: left alone */
+	CRYPTO_MOVE_DESTROYED,		/* under a destroyed version: left alone */
+	CRYPTO_MOVE_UNKNOWN_KEY,	/* under an id this keyring lacks: left alone */
+	CRYPTO_MOVE_NOT_AUTHENTIC	/* did not authenticate with aad: left alone */
+} CryptoMove;
+
+/*
+ * value (a detoasted phi_ciphertext) re-encrypted under the active version
+ * of its own key (name and tenant), keeping aad and the bytea flag, for a
+ * caller that moves a whole column (phi_rewrap_column): returns NULL,
+ * leaving the value as it is, when *outcome is not CRYPTO_MOVE_DONE.  No
+ * plaintext leaves (context rules do not apply, as for phi_rewrap); the
+ * plaintext copy is wiped.  Errors: 22P03 malformed value, PH005 when its
+ * key has no active version.
+ */
+extern bytea *crypto_move_to_active(bytea *value, phic_bytes aad, CryptoMove *outcome);
+
+/*
+ * Whether crypto_move_to_active would re-encrypt value (errors likewise);
+ * when not, *why tells why (CURRENT, DESTROYED or UNKNOWN_KEY), as far as
+ * it can be told without the aad.
+ */
+extern bool crypto_needs_move(bytea *value, CryptoMove *why);
+
+/*
  * Encrypt text pt[0..len) (database encoding) under the active version of
- * key_name, with an optional text aad (NULL: none).  Not an audited access:
- * callers audit their own.
+ * key_name (the signed context's tenant's own when it has one), with an
+ * optional text aad (NULL: none).  Not an audited access: callers audit
+ * their own.
  */
 extern bytea *crypto_encrypt_text(const char *key_name, const char *pt, int len,
 								  const char *aad);

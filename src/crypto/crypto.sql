@@ -108,9 +108,10 @@ $$ SELECT ('x' OPERATOR(pg_catalog.||)
 COMMENT ON FUNCTION phi_guard.phi_ciphertext_key_id(phi_guard.phi_ciphertext) IS
   'the key id (phi_guard.keys.id) written in a value''s header';
 
+-- tenant comes last: readers of the 0.2.0 columns keep working.
 CREATE FUNCTION phi_guard.phi_key_usage(tbl pg_catalog.regclass, col pg_catalog.name)
   RETURNS TABLE(key_id pg_catalog.int4, name pg_catalog.text, version pg_catalog.int4,
-                state pg_catalog.text, value_count pg_catalog.int8)
+                state pg_catalog.text, value_count pg_catalog.int8, tenant pg_catalog.text)
   LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
   SET search_path = pg_catalog, pg_temp AS
 $$
@@ -128,23 +129,26 @@ BEGIN
       USING ERRCODE = '42804', HINT = 'Only phi_ciphertext columns carry a key id.';
   END IF;
   -- every key id found in the column, and the other versions of the same
-  -- key names with 0; runs as the caller, who needs SELECT on the column
+  -- keys (name and tenant) with 0; runs as the caller, who needs SELECT on
+  -- the column
   RETURN QUERY EXECUTE pg_catalog.format(
     'WITH c AS (SELECT phi_guard.phi_ciphertext_key_id(t.%1$I) AS key_id, pg_catalog.count(*) AS n'
     '             FROM %2$s t WHERE t.%1$I IS NOT NULL GROUP BY 1),'
-    '     f AS (SELECT c.key_id, k.name::pg_catalog.text AS name, k.version, k.state, c.n'
+    '     f AS (SELECT c.key_id, k.name::pg_catalog.text AS name, k.version, k.state, c.n,'
+    '                  k.tenant::pg_catalog.text AS tenant'
     '             FROM c LEFT JOIN phi_guard.keys k ON k.id OPERATOR(pg_catalog.=) c.key_id)'
-    ' SELECT f.key_id, f.name, f.version, f.state, f.n FROM f'
+    ' SELECT f.key_id, f.name, f.version, f.state, f.n, f.tenant FROM f'
     ' UNION ALL'
-    ' SELECT k.id, k.name::pg_catalog.text, k.version, k.state, 0::pg_catalog.int8'
+    ' SELECT k.id, k.name::pg_catalog.text, k.version, k.state, 0::pg_catalog.int8, k.tenant::pg_catalog.text'
     '   FROM phi_guard.keys k'
-    '  WHERE EXISTS (SELECT FROM f WHERE f.name OPERATOR(pg_catalog.=) k.name)'
+    '  WHERE EXISTS (SELECT FROM f WHERE f.name OPERATOR(pg_catalog.=) k.name'
+    '                                AND f.tenant IS NOT DISTINCT FROM k.tenant)'
     '    AND NOT EXISTS (SELECT FROM f WHERE f.key_id OPERATOR(pg_catalog.=) k.id)'
-    ' ORDER BY 2, 3, 1', col, tbl);
+    ' ORDER BY 2, 6 NULLS FIRST, 3, 1', col, tbl);
 END
 $$;
 COMMENT ON FUNCTION phi_guard.phi_key_usage(pg_catalog.regclass, pg_catalog.name) IS
-  'values of one phi_ciphertext column per key id (0 for the other versions of the same names); reads the whole column; requires phi_key_admin and SELECT on the column';
+  'values of one phi_ciphertext column per key id (0 for the other versions of the same keys: a version with 0 is safe to destroy for this column), with the key''s tenant; reads the whole column; requires phi_key_admin and SELECT on the column';
 
 -- Privileges.  The validating cast is harmless and needed by whoever stores
 -- raw bytes.

@@ -9,10 +9,15 @@
  * the key's access rule (access.c: one pointer test for a key without a
  * rule, one generation test for a decided context), one palloc for the
  * result and one AES-GCM operation on the key's prepared context.  A
- * context refused by the rule is refused before anything is decrypted.
+ * context refused by the rule is refused before anything is decrypted, and
+ * so is one of another tenant (or none) for a value under a tenant's key
+ * (SPEC §9; decided once per call site, key and context).
  *
  * Every successful SQL decryption is noted for the audit log's access
- * entries after the fact: a failed one returned nothing.
+ * entries after the fact (a failed one returned nothing) and before the
+ * value is returned, with its row reference — the aad, else the nonce
+ * (crypto_row_ref, SPEC §7); when the access cannot be recorded the audit
+ * wipes the plaintext and raises PH006.
  */
 #include "postgres.h"
 
@@ -23,9 +28,11 @@
 #include "audit/audit.h"
 #include "common/errors.h"
 #include "common/stats.h"
+#include "context/context.h"
 #include "core/ciphertext.h"
 #include "core/secmem.h"
 #include "crypto/crypto.h"
+#include "phi_guard.h"
 
 DecryptCache *
 crypto_call_cache(FunctionCallInfo fcinfo)
@@ -60,6 +67,28 @@ cache_key(DecryptCache *cache, uint32 key_id)
 	}
 	cache->key_id = key_id;
 	cache->context_generation = 0;
+	cache->tenant_context = 0;
+}
+
+/*
+ * A value under a tenant's key is shown only to a signed context of that
+ * tenant: 42501 otherwise, naming neither tenant.
+ */
+static void
+check_tenant(const KeyEntry *key)
+{
+	const char *t = context_tenant_id();
+
+	if (t != NULL && strcmp(t, key->tenant) == 0)
+		return;
+	stats_count(PHI_STAT_DENIED);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 t == NULL ? errmsg("values under tenant keys are readable only under their tenant's signed context")
+			 : errmsg("the value belongs to another tenant"),
+			 errdetail("It was encrypted under a key \"%s\" of one tenant, which only a context of that tenant may read.",
+					   key->name),
+			 t == NULL ? errhint("Call phi_set_context() with the end user's signed context token first.") : 0));
 }
 
 void
@@ -83,6 +112,12 @@ crypto_decrypt(DecryptCache *cache, bytea *value, phic_bytes aad, CryptoReveal n
 		cache_key(cache, ct.key_id);
 	}
 	key = cache->entry;
+	if (need != CRYPTO_REVEAL_NOTHING && key->tenant[0] != '\0' &&
+		cache->tenant_context != context_generation)
+	{
+		check_tenant(key);
+		cache->tenant_context = context_generation;
+	}
 	out->reveal = need == CRYPTO_REVEAL_NOTHING ? CRYPTO_REVEAL_NOTHING
 		: crypto_access_check(cache, need);
 	out->mask_kind = cache->access->mask_kind;
@@ -101,6 +136,26 @@ crypto_decrypt(DecryptCache *cache, bytea *value, phic_bytes aad, CryptoReveal n
 	out->from_bytea = (ct.flags & PHIC_CT_FLAG_BYTEA) != 0;
 	out->key_id = key->id;
 	strlcpy(out->key_name, key->name, sizeof(out->key_name));
+	strlcpy(out->key_tenant, key->tenant, sizeof(out->key_tenant));
+}
+
+void
+crypto_row_ref(bytea *value, phic_bytes aad, AuditRowRef *ref)
+{
+	if (aad.ptr != NULL)
+	{
+		ref->kind = AUDIT_REF_AAD;
+		ref->data = (const char *) aad.ptr;
+		ref->len = (int) aad.len;
+	}
+	else
+	{
+		/* crypto_decrypt checked the layout: the nonce is at its place */
+		ref->kind = AUDIT_REF_NONCE;
+		ref->data = VARDATA_ANY(value) + PHIC_CT_NONCE_OFF;
+		ref->len = PHIC_GCM_NONCE_LEN;
+	}
+	ref->domain = NULL;
 }
 
 text *
@@ -139,8 +194,12 @@ decrypt_args(FunctionCallInfo fcinfo, Plaintext *p)
 	bytea	   *value = PG_GETARG_BYTEA_PP(0);
 	phic_bytes	aad = crypto_aad_arg(fcinfo, 1);
 
+	AuditRowRef ref;
+
 	crypto_decrypt(crypto_call_cache(fcinfo), value, aad, CRYPTO_REVEAL_CLEAR, p);
-	audit_access_note(AUDIT_ACCESS_DECRYPT, p->key_id, p->key_name);
+	crypto_row_ref(value, aad, &ref);
+	audit_access_reveal(AUDIT_ACCESS_DECRYPT, p->key_id, p->key_name, &ref, true,
+						VARDATA(p->bytes), p->len);
 }
 
 PG_FUNCTION_INFO_V1(phi_guard_decrypt_text);

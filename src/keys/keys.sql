@@ -2,9 +2,10 @@
 --
 -- Owns: the wrapped-key store - data-key versions (keys, keys_id_seq) and
 -- the one root key per key name of blind indexes and token fingerprints
--- (index_keys, ids from the same sequence) - with the trigger that
--- invalidates every backend's key cache, the key lifecycle (create, rotate,
--- destroy), master-key rotation (rewrap, status) and the access rules of
+-- (index_keys, ids from the same sequence), each shared or of one tenant
+-- (SPEC §9) - with the trigger that invalidates every backend's key cache,
+-- the key lifecycle (create, rotate, destroy, shred a tenant), master-key
+-- rotation (rewrap, status) and the access rules of
 -- key names (key_access: which context permission reads a key's values in
 -- clear or masked, and the mask kind bound to it).  References the roles
 -- (src/common/schema.sql) and audit_event() (src/audit/audit.sql).
@@ -18,8 +19,9 @@ CREATE TABLE phi_guard.keys (
   state       pg_catalog.text NOT NULL,
   wrapped_key pg_catalog.bytea,
   created_at  pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  tenant      pg_catalog.text COLLATE pg_catalog."C",
   CONSTRAINT keys_pkey PRIMARY KEY (id),
-  CONSTRAINT keys_name_version_key UNIQUE (name, version),
+  CONSTRAINT keys_tenant_name_version_key UNIQUE NULLS NOT DISTINCT (tenant, name, version),
   CONSTRAINT keys_state_check
     CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'retired', 'destroyed']::pg_catalog.text[])),
   CONSTRAINT keys_wrapped_check
@@ -29,13 +31,16 @@ CREATE TABLE phi_guard.keys (
   CONSTRAINT keys_name_check
     CHECK (pg_catalog.octet_length(name) OPERATOR(pg_catalog.>=) 1
            AND pg_catalog.octet_length(name) OPERATOR(pg_catalog.<=) 63),
-  CONSTRAINT keys_version_check CHECK (version OPERATOR(pg_catalog.>=) 1)
+  CONSTRAINT keys_version_check CHECK (version OPERATOR(pg_catalog.>=) 1),
+  CONSTRAINT keys_tenant_check
+    CHECK (pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.>=) 1
+           AND pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.<=) 63)
 );
-CREATE UNIQUE INDEX keys_one_active ON phi_guard.keys (name)
+CREATE UNIQUE INDEX keys_one_active ON phi_guard.keys (tenant, name) NULLS NOT DISTINCT
   WHERE state OPERATOR(pg_catalog.=) 'active';
 ALTER SEQUENCE phi_guard.keys_id_seq OWNED BY phi_guard.keys.id;
 COMMENT ON TABLE phi_guard.keys IS
-  'data-key versions; wrapped_key = nonce || AES-256-GCM(master key, data key) || tag';
+  'data-key versions; wrapped_key = nonce || AES-256-GCM(master key, data key) || tag; tenant NULL: a shared key';
 
 SELECT pg_catalog.pg_extension_config_dump('phi_guard.keys', '');
 SELECT pg_catalog.pg_extension_config_dump('phi_guard.keys_id_seq', '');
@@ -57,37 +62,63 @@ CREATE FUNCTION phi_guard.phi_key_create(name pg_catalog.text)
 COMMENT ON FUNCTION phi_guard.phi_key_create(pg_catalog.text) IS
   'creates a data key (version 1) and returns its id; requires phi_key_admin';
 
-CREATE FUNCTION phi_guard.phi_key_rotate(name pg_catalog.text)
+-- Tenant keys (SPEC §9): a key of one tenant is chosen over the shared key
+-- of the same name under that tenant's signed context (phi_encrypt,
+-- phi_blind_index, phi_tokenize), and its values decrypt only there.  The
+-- calls without a tenant never touch tenant keys.
+CREATE FUNCTION phi_guard.phi_key_create(name pg_catalog.text, tenant pg_catalog.text)
+  RETURNS pg_catalog.int4
+  AS 'MODULE_PATHNAME', 'phi_guard_key_create'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_key_create(pg_catalog.text, pg_catalog.text) IS
+  'creates a data key (version 1) of one tenant (NULL: shared) and returns its id; requires phi_key_admin';
+
+CREATE FUNCTION phi_guard.phi_key_rotate(name pg_catalog.text, tenant pg_catalog.text DEFAULT NULL)
   RETURNS pg_catalog.int4
   AS 'MODULE_PATHNAME', 'phi_guard_key_rotate'
-  LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
   SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION phi_guard.phi_key_rotate(pg_catalog.text) IS
-  'adds a new active version, retiring the old one; returns the new id; requires phi_key_admin';
+COMMENT ON FUNCTION phi_guard.phi_key_rotate(pg_catalog.text, pg_catalog.text) IS
+  'adds a new active version of the shared key (or of the tenant''s), retiring the old one; returns the new id; requires phi_key_admin';
 
-CREATE FUNCTION phi_guard.phi_key_destroy(name pg_catalog.text, version pg_catalog.int4 DEFAULT NULL)
+CREATE FUNCTION phi_guard.phi_key_destroy(name pg_catalog.text, version pg_catalog.int4 DEFAULT NULL,
+                                          tenant pg_catalog.text DEFAULT NULL)
   RETURNS pg_catalog.int4
   AS 'MODULE_PATHNAME', 'phi_guard_key_destroy'
   LANGUAGE C VOLATILE PARALLEL UNSAFE
   SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4) IS
-  'crypto-shreds one version (or every version when NULL); returns how many; requires phi_key_admin';
+COMMENT ON FUNCTION phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
+  'crypto-shreds one version (or every version when NULL) of the shared key (or of the tenant''s); returns how many; requires phi_key_admin';
 
--- One root key per key name for blind indexes and token fingerprints,
--- wrapped like a data key (SPEC §2 format, id from keys_id_seq); created
--- with the name's first version, destroyed with its last.
+CREATE FUNCTION phi_guard.phi_tenant_shred(tenant pg_catalog.text)
+  RETURNS pg_catalog.int4
+  AS 'MODULE_PATHNAME', 'phi_guard_tenant_shred'
+  LANGUAGE C VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_tenant_shred(pg_catalog.text) IS
+  'crypto-shreds every key of one tenant (data and index keys), leaving other tenants and the shared keys untouched; returns how many versions; audited; requires phi_key_admin';
+
+-- One root key per key name (of a tenant, or shared) for blind indexes and
+-- token fingerprints, wrapped like a data key (SPEC §2 format, id from
+-- keys_id_seq); created with the name's first version, destroyed with its
+-- last.
 CREATE TABLE phi_guard.index_keys (
   name        pg_catalog.text COLLATE pg_catalog."C" NOT NULL,
   id          pg_catalog.int4 NOT NULL,
   wrapped_key pg_catalog.bytea NOT NULL,
   created_at  pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  CONSTRAINT index_keys_pkey PRIMARY KEY (name),
+  tenant      pg_catalog.text COLLATE pg_catalog."C",
+  CONSTRAINT index_keys_tenant_name_key UNIQUE NULLS NOT DISTINCT (tenant, name),
   CONSTRAINT index_keys_id_key UNIQUE (id),
   CONSTRAINT index_keys_wrapped_len_check
-    CHECK (pg_catalog.octet_length(wrapped_key) OPERATOR(pg_catalog.=) 60)
+    CHECK (pg_catalog.octet_length(wrapped_key) OPERATOR(pg_catalog.=) 60),
+  CONSTRAINT index_keys_tenant_check
+    CHECK (pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.>=) 1
+           AND pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.<=) 63)
 );
 COMMENT ON TABLE phi_guard.index_keys IS
-  'wrapped root keys of blind indexes and token fingerprints, one per key name';
+  'wrapped root keys of blind indexes and token fingerprints, one per key name of a tenant (NULL: shared)';
 SELECT pg_catalog.pg_extension_config_dump('phi_guard.index_keys', '');
 CREATE TRIGGER index_keys_changed
   AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phi_guard.index_keys
@@ -222,19 +253,23 @@ REVOKE ALL ON SEQUENCE phi_guard.keys_id_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION
   phi_guard.keys_changed(),
   phi_guard.phi_key_create(pg_catalog.text),
-  phi_guard.phi_key_rotate(pg_catalog.text),
-  phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4),
+  phi_guard.phi_key_create(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_rotate(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4, pg_catalog.text),
+  phi_guard.phi_tenant_shred(pg_catalog.text),
   phi_guard.phi_master_key_rewrap(),
   phi_guard.phi_master_key_status(),
   phi_guard.phi_key_access(pg_catalog.text, pg_catalog.text, pg_catalog.text),
   phi_guard.phi_mask_bind(pg_catalog.text, pg_catalog.text)
   FROM PUBLIC;
-GRANT SELECT (id, name, version, state, created_at) ON phi_guard.keys TO phi_key_admin;
+GRANT SELECT (id, name, version, state, created_at, tenant) ON phi_guard.keys TO phi_key_admin;
 GRANT SELECT ON phi_guard.key_access TO phi_key_admin;
 GRANT EXECUTE ON FUNCTION
   phi_guard.phi_key_create(pg_catalog.text),
-  phi_guard.phi_key_rotate(pg_catalog.text),
-  phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4),
+  phi_guard.phi_key_create(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_rotate(pg_catalog.text, pg_catalog.text),
+  phi_guard.phi_key_destroy(pg_catalog.text, pg_catalog.int4, pg_catalog.text),
+  phi_guard.phi_tenant_shred(pg_catalog.text),
   phi_guard.phi_master_key_rewrap(),
   phi_guard.phi_master_key_status(),
   phi_guard.phi_key_access(pg_catalog.text, pg_catalog.text, pg_catalog.text),

@@ -8,10 +8,17 @@
  * uses only the cache, coherence and reads).
  *
  * Cache: per store, hash tables in a private memory context.  OpenSSL
- * state built from key bytes (AES-GCM contexts, HMAC pad states) is
- * registered as a reset callback of that context the moment it is created,
- * so flushing the cache — one MemoryContextReset — frees all of it, and an
- * error between two allocations leaves nothing unowned.
+ * state built from key bytes (AES-GCM contexts, HMAC pad states) belongs
+ * to the slot of its entry the moment it is created, and the entry is in
+ * the store's LRU list before its key is unwrapped; one reset callback of
+ * the context frees the state of every listed entry, so flushing the
+ * cache — one MemoryContextReset — frees all of it, and an error between
+ * two allocations leaves nothing unowned.  The stores of key material are
+ * bounded: past phi_guard.key_cache_size entries, admitting one evicts the
+ * least recently used (its state freed, its entry removed), and
+ * keystore_generation moves so that no caller keeps its pointer.  Memory
+ * per cached data key: the entry (about 250 bytes with the hash table's
+ * overhead) and OpenSSL's two AES-GCM contexts (README, "Keys").
  *
  * Coherence: a statement-level trigger on each table (any INSERT, UPDATE,
  * DELETE, TRUNCATE — by the key functions, a restore or a superuser) queues
@@ -32,12 +39,16 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -57,6 +68,7 @@
 #define MAX_VALUES 4			/* caller values of keystore_insert_new */
 
 uint64		keystore_generation = 1;
+int			phi_guard_key_cache_size = 1000;
 
 static uint8 *scratch = NULL;	/* SCRATCH_LEN bytes, secure page */
 
@@ -126,6 +138,26 @@ keystore_name(const char *name, int len, char *out)
  * Cache and coherence
  * --------------------------------------------------------------------- */
 
+/* Free the OpenSSL state slot owns. */
+static void
+release_objects(KeyCacheSlot *slot)
+{
+	for (int i = 0; i < slot->nobj; i++)
+		slot->release[i] (slot->obj[i]);
+	slot->nobj = 0;
+}
+
+/* Reset callback of a store's context: the state of every listed entry. */
+static void
+release_all(void *arg)
+{
+	KeyStore   *ks = (KeyStore *) arg;
+	dlist_iter	it;
+
+	dlist_foreach(it, &ks->lru)
+		release_objects(dlist_container(KeyCacheSlot, node, it.cur));
+}
+
 /* Drop every entry of ks (freeing their OpenSSL state) and its OIDs. */
 static void
 flush(KeyStore *ks)
@@ -134,7 +166,9 @@ flush(KeyStore *ks)
 		ks->hash[i] = NULL;
 	ks->relid = InvalidOid;
 	if (ks->cxt)
-		MemoryContextReset(ks->cxt);	/* runs the release callbacks */
+		MemoryContextReset(ks->cxt);	/* runs release_all */
+	dlist_init(&ks->lru);
+	ks->count = 0;
 	keystore_generation++;
 }
 
@@ -164,6 +198,7 @@ keystore_ready(KeyStore *ks)
 		ks->cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard key cache",
 										ALLOCSET_SMALL_SIZES);
 		MemoryContextSetIdentifier(ks->cxt, ks->table);
+		dlist_init(&ks->lru);
 	}
 	if (!OidIsValid(ks->relid))
 	{
@@ -172,13 +207,17 @@ keystore_ready(KeyStore *ks)
 		if (!OidIsValid(relid))
 			return false;
 		for (int i = 0; i < KEYSTORE_INDEXES; i++)
-			if (ks->index[i] &&
-				!OidIsValid(ks->index_oid[i] = store_relid(ks, ks->index[i])))
-				return false;
+			ks->index_oid[i] = ks->index[i] ? catalog_relid(ks->index[i]) : InvalidOid;
+		ks->tenant_attno = get_attnum(relid, "tenant");
 		ks->relid = relid;
 	}
 	if (ks->hash[0] == NULL)
 	{
+		MemoryContextCallback *cb = MemoryContextAlloc(ks->cxt, sizeof(*cb));
+
+		cb->func = release_all;
+		cb->arg = ks;
+		MemoryContextRegisterResetCallback(ks->cxt, cb);
 		for (int i = 0; i < KEYSTORE_HASHES && ks->hash_def[i].name; i++)
 		{
 			HASHCTL		ctl;
@@ -198,8 +237,30 @@ void
 keystore_read(KeyStore *ks, int idx, AttrNumber attno, RegProcedure eqproc,
 			  Datum value, KeyStoreVisit visit, void *arg)
 {
-	Relation	rel;
 	ScanKeyData skey;
+
+	ScanKeyInit(&skey, attno, BTEqualStrategyNumber, eqproc, value);
+	keystore_read_keys(ks, idx, &skey, 1, visit, arg);
+}
+
+void
+keystore_name_keys(KeyStore *ks, AttrNumber name_attno, ScanKey keys, const KeyName *kn)
+{
+	if (kn->tenant[0] == '\0')
+		ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, ks->tenant_attno,
+							   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
+	else
+		ScanKeyInit(&keys[0], ks->tenant_attno, BTEqualStrategyNumber, F_TEXTEQ,
+					CStringGetTextDatum(kn->tenant));
+	ScanKeyInit(&keys[1], name_attno, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(kn->name));
+}
+
+void
+keystore_read_keys(KeyStore *ks, int idx, ScanKey keys, int nkeys,
+				   KeyStoreVisit visit, void *arg)
+{
+	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Snapshot	snap;
@@ -208,11 +269,12 @@ keystore_read(KeyStore *ks, int idx, AttrNumber attno, RegProcedure eqproc,
 		return;
 	rel = table_open(ks->relid, AccessShareLock);
 	keystore_ready(ks);			/* the lock may have flushed the cache */
+	if (!OidIsValid(ks->index_oid[idx]))
+		(void) catalog_relid_required(ks->index[idx], ks->table_what);
 	/* sees every committed change and our own earlier commands */
 	snap = RegisterSnapshot(IsInParallelMode() ? GetTransactionSnapshot()
 							: GetLatestSnapshot());
-	ScanKeyInit(&skey, attno, BTEqualStrategyNumber, eqproc, value);
-	scan = systable_beginscan(rel, ks->index_oid[idx], true, snap, 1, &skey);
+	scan = systable_beginscan(rel, ks->index_oid[idx], true, snap, nkeys, keys);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		if (visit(ks, RelationGetDescr(rel), tup, arg))
 			break;
@@ -264,41 +326,70 @@ release_hmac(void *arg)
 	phic_hmac_free((phic_hmac *) arg);
 }
 
-/*
- * Register release(obj) to run when ks's cache is flushed.  cb was
- * allocated in ks->cxt before obj was created, so that nothing can fail
- * between obj's creation and this call.
- */
+/* Give obj to slot (nothing can fail between obj's creation and this). */
 static void
-own(KeyStore *ks, MemoryContextCallback *cb, MemoryContextCallbackFunction release, void *obj)
+own(KeyCacheSlot *slot, void (*release) (void *), void *obj)
 {
-	cb->func = release;
-	cb->arg = obj;
-	MemoryContextRegisterResetCallback(ks->cxt, cb);
+	Assert(slot->nobj < lengthof(slot->obj));
+	slot->release[slot->nobj] = release;
+	slot->obj[slot->nobj++] = obj;
 }
 
 phic_gcm *
-keystore_gcm(KeyStore *ks, const uint8 *key, const char *what)
+keystore_gcm(KeyCacheSlot *slot, const uint8 *key, const char *what)
 {
-	MemoryContextCallback *cb = MemoryContextAlloc(ks->cxt, sizeof(*cb));
 	phic_gcm   *g = phic_gcm_new(key);
 
 	if (g == NULL)
 		errors_raise_core(PHIC_ERR_CRYPTO, what);
-	own(ks, cb, release_gcm, g);
+	own(slot, release_gcm, g);
 	return g;
 }
 
 phic_hmac *
-keystore_hmac(KeyStore *ks, const uint8 *key, size_t len, const char *what)
+keystore_hmac(KeyCacheSlot *slot, const uint8 *key, size_t len, const char *what)
 {
-	MemoryContextCallback *cb = MemoryContextAlloc(ks->cxt, sizeof(*cb));
 	phic_hmac  *h = phic_hmac_new(key, len);
 
 	if (h == NULL)
 		errors_raise_core(PHIC_ERR_CRYPTO, what);
-	own(ks, cb, release_hmac, h);
+	own(slot, release_hmac, h);
 	return h;
+}
+
+/* ---------------------------------------------------------------------
+ * The bound: LRU eviction
+ * --------------------------------------------------------------------- */
+
+void
+keystore_evict(KeyStore *ks, KeyCacheSlot *slot)
+{
+	release_objects(slot);
+	dlist_delete(&slot->node);
+	ks->count--;
+	/* the hash key starts the entry */
+	(void) hash_search(ks->hash[slot->hash_idx], slot->entry, HASH_REMOVE, NULL);
+	keystore_generation++;
+}
+
+void
+keystore_admit(KeyStore *ks, int hash_idx, void *entry, KeyCacheSlot *slot)
+{
+	Assert(ks->bounded);
+	slot->hash_idx = hash_idx;
+	slot->entry = entry;
+	slot->nobj = 0;
+	dlist_push_head(&ks->lru, &slot->node);
+	ks->count++;
+	while (ks->count > phi_guard_key_cache_size && dlist_tail_node(&ks->lru) != &slot->node)
+		keystore_evict(ks, dlist_container(KeyCacheSlot, node, dlist_tail_node(&ks->lru)));
+}
+
+void
+keystore_touch(KeyStore *ks, KeyCacheSlot *slot)
+{
+	if (dlist_head_node(&ks->lru) != &slot->node)
+		dlist_move_head(&ks->lru, &slot->node);
 }
 
 /* ---------------------------------------------------------------------

@@ -4,10 +4,12 @@
  *
  * The subkey comes from the name's index key (src/keys/indexkey.c), so
  * results are stable across rotation of the name's data keys and unrelated
- * between names.  The value is hashed as UTF-8 (crypto_utf8, which wipes a
- * transcoded copy).  Per row: one fn_extra check (keyring_by_name_arg,
- * valid while no key cache was flushed) and one HMAC on prepared pad
- * states.
+ * between names; under a signed context whose tenant has keys of the name,
+ * from the tenant's own index key, so equal values of two tenants do not
+ * match (SPEC §9).  The value is hashed as UTF-8 (crypto_utf8, which wipes
+ * a transcoded copy).  Per row: one fn_extra check (keyring_by_name_arg,
+ * valid while no key cache was flushed and the context is the same) and
+ * one HMAC on prepared pad states.
  */
 #include "postgres.h"
 

@@ -109,6 +109,8 @@ phi_guard_decrypt_masked(PG_FUNCTION_ARGS)
 	Plaintext	p;
 	text	   *plain;
 	text	   *masked;
+	AuditRowRef ref;
+	bool		clear;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -121,8 +123,13 @@ phi_guard_decrypt_masked(PG_FUNCTION_ARGS)
 	aad = crypto_aad_arg(fcinfo, 1);
 	crypto_decrypt(crypto_call_cache(fcinfo), value, aad, CRYPTO_REVEAL_MASKED, &p);
 	plain = crypto_plain_text(&p);
-	audit_access_note(AUDIT_ACCESS_DECRYPT, p.key_id, p.key_name);
-	if (p.reveal == CRYPTO_REVEAL_CLEAR && full_reader())
+	clear = p.reveal == CRYPTO_REVEAL_CLEAR && full_reader();
+	/* a read that returns clear text is a decrypt, one that returns the mask a decrypt_masked */
+	crypto_row_ref(value, aad, &ref);
+	audit_access_reveal(clear ? AUDIT_ACCESS_DECRYPT : AUDIT_ACCESS_DECRYPT_MASKED,
+						p.key_id, p.key_name, &ref, true,
+						VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
+	if (clear)
 		PG_RETURN_TEXT_P(plain);
 	masked = p.mask_kind < 0 ? cstring_to_text(FULL_MASK)
 		: mask_text((phic_mask_kind) p.mask_kind, VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));

@@ -17,9 +17,16 @@
  * The hot path (a value already in the vault) is a direct index lookup, no
  * SPI; inserts and deletes go through SPI as the vault's owner.
  *
+ * Tenants (SPEC §9): under a signed context whose tenant has keys of the
+ * domain's key name, its own index key makes the fingerprints and tokens
+ * and its own data key encrypts the vault values, so equal values of two
+ * tenants get unrelated tokens, and a tenant's values detokenize only
+ * under its context.
+ *
  * Accesses: phi_tokenize and phi_detokenize are access entries (per
  * statement and domain or key, written even when the transaction rolls
- * back); phi_detokenize obeys the access rule of the domain's key.
+ * back) naming their tokens as row references (tok:<domain>:<token>, SPEC
+ * §7); phi_detokenize obeys the access rule of the domain's key.
  */
 #include "postgres.h"
 
@@ -64,6 +71,7 @@ typedef struct Domain
 	Oid			vault_fp;		/* unique B-tree: the insert's arbiter */
 	Oid			vault_fp_hash;	/* hash index: lookups */
 	uint64		key_generation; /* index key cached under keystore_generation */
+	uint64		key_context;	/* ... and context_generation (its tenant chooses it) */
 	const IndexKey *key;
 	uint32		name_hash;		/* groups the domain's tokenize access events */
 	DecryptCache decrypt;		/* the data key that opened the last value */
@@ -88,14 +96,20 @@ check_domain_name(text *t, char *out)
 	out[len] = '\0';
 }
 
-/* The domain key's index keys, cached with the domain while valid. */
+/*
+ * The domain key's index keys for the signed context's tenant (its own
+ * when it has keys of the name), cached with the domain while valid.
+ */
 static const IndexKey *
 domain_key(Domain *d)
 {
-	if (d->key == NULL || d->key_generation != keystore_generation)
+	if (d->key == NULL || d->key_generation != keystore_generation ||
+		d->key_context != context_generation)
 	{
+		d->key = NULL;
 		d->key = indexkey_get(d->key_name, (int) strlen(d->key_name));
 		d->key_generation = keystore_generation;
+		d->key_context = context_generation;
 	}
 	return d->key;
 }
@@ -319,6 +333,25 @@ all_digits(const char *p, int len)
 	return true;
 }
 
+/*
+ * The token tok (a text Datum) of d, about to be returned: an access entry
+ * names it (the intent first, in durable mode; PH006 when it cannot be
+ * recorded); the call was counted when it began.
+ */
+static Datum
+reveal_token(const Domain *d, Datum tok)
+{
+	text	   *t = DatumGetTextPP(tok);
+	AuditRowRef ref;
+
+	ref.kind = AUDIT_REF_TOKEN;
+	ref.data = VARDATA_ANY(t);
+	ref.len = VARSIZE_ANY_EXHDR(t);
+	ref.domain = d->name;
+	audit_access_reveal(AUDIT_ACCESS_TOKENIZE, d->name_hash, d->name, &ref, false, NULL, 0);
+	return tok;
+}
+
 PG_FUNCTION_INFO_V1(phi_guard_tokenize);
 
 /* phi_tokenize(value text, domain text) returns text */
@@ -379,7 +412,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 		if (!found)
 			tok = vault_lookup(d, true, fpd, Anum_vault_token, true, &found);
 		if (found)
-			PG_RETURN_DATUM(tok);
+			PG_RETURN_DATUM(reveal_token(d, tok));
 	}
 
 	for (uint32 try = 0; try < MAX_TRIES; try++)
@@ -413,7 +446,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 		result = vault_insert(d, token, d->deterministic ? fp : NULL, sealed);
 		pfree(seed);
 		if (result)
-			PG_RETURN_TEXT_P(result);
+			PG_RETURN_DATUM(reveal_token(d, PointerGetDatum(result)));
 		if (d->deterministic)
 		{
 			/* someone else may have stored this very value meanwhile */
@@ -422,7 +455,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 										   Anum_vault_token, true, &found);
 
 			if (found)
-				PG_RETURN_DATUM(tok);
+				PG_RETURN_DATUM(reveal_token(d, tok));
 		}
 		/* the token belongs to another value: try the next one */
 	}
@@ -449,6 +482,7 @@ phi_guard_detokenize(PG_FUNCTION_ARGS)
 	Datum		ct;
 	char	   *aad;
 	Plaintext	p;
+	AuditRowRef ref;
 	text	   *plain;
 
 	if (PG_ARGISNULL(0))
@@ -472,7 +506,12 @@ phi_guard_detokenize(PG_FUNCTION_ARGS)
 	crypto_decrypt(&d->decrypt, DatumGetByteaPP(ct), crypto_utf8(aad, (int) strlen(aad)),
 				   CRYPTO_REVEAL_CLEAR, &p);
 	plain = crypto_plain_text(&p);
-	audit_access_note(AUDIT_ACCESS_DETOKENIZE, p.key_id, p.key_name);
+	ref.kind = AUDIT_REF_TOKEN;
+	ref.data = VARDATA_ANY(PG_GETARG_TEXT_PP(0));
+	ref.len = VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0));
+	ref.domain = d->name;
+	audit_access_reveal(AUDIT_ACCESS_DETOKENIZE, p.key_id, p.key_name, &ref, true,
+						VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
 	stats_count(PHI_STAT_DETOKENIZE);
 	PG_RETURN_TEXT_P(plain);
 }

@@ -7,8 +7,8 @@
  *   token.c       token domains and the token vault: phi_tokenize,
  *                 phi_detokenize, phi_token_forget
  *   mask.c        phi_mask, and masked reads (phi_decrypt_masked)
- * May call: src/core, src/common, src/audit, src/keys (index keys, data
- * keys by name) and src/crypto (the vault's values are encrypted and
+ * May call: src/core, src/common, src/audit, src/context (the signed
+ * context's tenant), src/keys (index keys, data keys by name) and src/crypto (the vault's values are encrypted and
  * decrypted only through it).  Nothing in src/ below it calls it.
  *
  * This header names the folder's dependencies; its files share nothing
@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "audit/audit.h"
+#include "context/context.h"
 #include "crypto/crypto.h"
 #include "keys/keys.h"
 

@@ -4,7 +4,8 @@
 # and phi_audit_verify() is ok there with the primary's chain; a standby
 # cannot write, so phi_audit_seal() fails with a clear read-only error and
 # each decrypt is recorded as a 'phi_guard access entry (standby)' line in
-# the standby's server log instead.  Once promoted, the standby seals on
+# the standby's server log instead, or refused with PH006 when
+# phi_guard.standby_access is 'refuse'.  Once promoted, the standby seals on
 # without a gap: its first block starts at the xid_hi of the last block
 # sealed by the old primary and takes in the entries the old primary left
 # unsealed.
@@ -145,6 +146,18 @@ is( $standby->safe_psql('postgres',
 	'0',
 	'the standby wrote no entry into the replicated table');
 
+# phi_guard.standby_access = 'refuse': no disclosure on the standby (SPEC §7)
+($stdout, $stderr) = ('', '');
+$standby->psql(
+	'postgres',
+	"\\set VERBOSITY verbose\nSET phi_guard.standby_access = 'refuse';\n"
+	  . "SELECT phi_guard.phi_decrypt(ssn) FROM sb_pat WHERE ssn IS NOT NULL LIMIT 1",
+	stdout => \$stdout,
+	stderr => \$stderr);
+like($stderr, qr/ERROR:\s+PH006:.*\n.*DETAIL:\s+This server is a hot standby/,
+	'standby_access = refuse: a decrypt on the standby is refused with PH006');
+is($stdout, '', 'standby_access = refuse: and returns no value');
+
 # ---------------------------------------------------------------------
 # entries the primary writes but does not seal, then a failover
 # ---------------------------------------------------------------------
@@ -172,8 +185,8 @@ SELECT count(phi_guard.phi_decrypt(ssn)) FROM sb_pat;
 EOS
 my $sealed = audit_seal_quiet($standby);
 cmp_ok($sealed, '>', 0, 'promoted: phi_audit_seal() seals');
-is($sealed, 5 + 4 + 1 + 1,
-	'it sealed the 5 unsealed entries, 4 inserts, 1 delete and 1 decrypt');
+is($sealed, 5 + 4 + 1 + 2,
+	'it sealed the 5 unsealed entries, 4 inserts, 1 delete and 1 decrypt (its intent and final entries)');
 is( $standby->safe_psql(
 		'postgres',
 		"SELECT block_no = $last_no + 1, xid_lo = '$last_hi'::xid8 FROM phi_guard.audit_block ORDER BY block_no DESC LIMIT 1"

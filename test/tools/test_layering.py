@@ -34,7 +34,7 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # lowest first; "top" is src/phi_guard.c (and any other file directly in src/)
-ORDER = ["core", "common", "audit", "context", "keys", "crypto", "tokens", "guard", "top"]
+ORDER = ["core", "common", "audit", "context", "keys", "crypto", "tokens", "adopt", "guard", "top"]
 RANK = {name: i for i, name in enumerate(ORDER)}
 
 # Headers of PostgreSQL's server include tree: top-level files and folders.

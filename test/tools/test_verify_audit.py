@@ -431,6 +431,104 @@ class TamperTest(Base):
         self.assertBad(res, None, "unsealed", "xid=1016 id=21")
 
 
+class AccessEntryTest(Base):
+    """Access entries of 0.3 (docs/format.md, "Row references"): the
+    request_id key, the phase and rows of detail, --disclosures."""
+
+    def access(self, xid, eid, kind="decrypt", phase="final", rows=(),
+               access_id=None, **override):
+        e = self.chain.find(xid, eid)
+        detail = {"key": "patients", "key_id": 1, "phase": phase,
+                  "access_id": access_id or "a-%d-%d" % (xid, eid),
+                  "rows": rows if isinstance(rows, str) else list(rows),
+                  "rows_omitted": 0,
+                  "count": 0 if phase == "intent" else len(rows),
+                  "query_id": None, "pid": 4242}
+        if kind in ("tokenize", "detokenize"):
+            detail["domain"] = "ssn_tok"
+        e["record"] = make_record(xid, eid, kind=kind, table=None,
+                                  row_key=None, columns=None, detail=detail,
+                                  **override)
+        e["entry_hash"] = sha(e["record"].encode())
+
+    def test_request_id_string_or_null_accepted(self):
+        self.access(1002, 4, rows=["patients.ssn:1"], request_id="req-1")
+        self.access(1002, 5, rows=["patients.ssn:1"], request_id=None)
+        self.chain.seal(Chain.BOUNDS)
+        self.assertTrue(self.verify().ok)
+
+    def test_request_id_of_another_type_rejected(self):
+        self.access(1002, 4, rows=["x:1"], request_id=7)
+        self.chain.seal(Chain.BOUNDS)
+        self.assertBad(self.verify(), 2, "request_id", "xid=1002 id=4")
+
+    def test_bad_phase_or_rows_rejected(self):
+        for phase, rows in (("begun", ["x:1"]), ("final", "x:1"),
+                            ("intent", [1])):
+            with self.subTest(phase=phase, rows=rows):
+                self.chain = Chain()
+                self.access(1006, 11, phase=phase, rows=rows)
+                self.chain.seal(Chain.BOUNDS)
+                self.assertBad(self.verify(), 3, "phase or rows")
+
+    def disclosures(self, ref):
+        found = va.Disclosures(ref)
+        self.chain.seal(Chain.BOUNDS)
+        self.chain.write(self.dir)
+        res = va.verify_export(self.dir, None, found.add)
+        self.assertTrue(res.ok, res.problem)
+        return found.rows()
+
+    def test_disclosures_final_wins_over_intent(self):
+        # one access: its intent (xid 1002) and final (xid 1016, unsealed)
+        self.access(1002, 4, phase="intent", rows=["patients.ssn:1"],
+                    access_id="s1")
+        self.access(1016, 21, rows=["patients.ssn:2", "patients.ssn:1"],
+                    access_id="s1", request_id="req-9")
+        # another access whose final was lost: its intent stands
+        self.access(1008, 12, kind="detokenize", phase="intent",
+                    rows=["patients.ssn:1"], access_id="s2")
+        # a row whose reference merely ends like it does not match
+        self.access(1009, 15, rows=["patients.ssn:11", "xpatients.ssn:1"])
+        rows = self.disclosures("patients.ssn:1")
+        # oldest first: the records' ts are 12:00:12 and 12:00:21
+        self.assertEqual([(r["kind"], r["request_id"], r["key"]) for r in rows],
+                         [("detokenize", None, "ssn_tok"),
+                          ("decrypt", "req-9", "patients")])
+        self.assertEqual(self.disclosures("patients.ssn:11")[0]["key"],
+                         "patients")
+        self.assertEqual(self.disclosures("patients.ssn:3"), [])
+
+    def test_disclosures_long_reference_as_sha256(self):
+        long_ref = "patients.notes:" + "é" * 80
+        hashed = "sha256:" + hashlib.sha256(long_ref.encode()).hexdigest()
+        self.access(1002, 4, rows=[hashed])
+        self.assertEqual(len(self.disclosures(long_ref)), 1)
+        self.assertEqual(len(self.disclosures(hashed)), 1)
+
+    def test_disclosures_cli(self):
+        self.access(1002, 4, rows=["patients.ssn:1"], request_id="req-1")
+        self.chain.seal(Chain.BOUNDS)
+        self.chain.write(self.dir)
+        code, out, err = self.run_tool("--export", self.dir, "--json",
+                                       "--disclosures", "patients.ssn:1")
+        self.assertEqual(code, 0, err)
+        d = json.loads(out)["disclosures"]
+        self.assertEqual([(x["kind"], x["request_id"], x["db_user"])
+                          for x in d], [("decrypt", "req-1", "app")])
+        code, out, err = self.run_tool("--export", self.dir,
+                                       "--disclosures", "patients.ssn:1")
+        self.assertEqual(code, 0, err)
+        self.assertIn("disclosures of patients.ssn:1: 1", out)
+        # a chain that does not verify lists nothing
+        self.chain.block(2)["entries"] += 1
+        self.chain.write(self.dir)
+        code, out, err = self.run_tool("--export", self.dir, "--json",
+                                       "--disclosures", "patients.ssn:1")
+        self.assertEqual(code, 1)
+        self.assertIsNone(json.loads(out)["disclosures"])
+
+
 class InputTest(Base):
     def test_unordered_export_is_input_error(self):
         self.chain.entries.reverse()

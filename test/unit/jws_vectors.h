@@ -477,6 +477,90 @@ static const char jws_purpose_long[] =
 	"cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"
 	"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHAifQ.akMS2JTas316L9KCoL3WSFOCXH2fXbex6"
 	"GW7CB2foy2ioxX_tJ5QIYK9ThtvZ3FEQmZGhOWZQLUe76D_qE_mBQ";
+static const char jws_valid_ids[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwianRpIjoicmVxLTdmM2EiLCJpc3MiOiJodHRwczovL2"
+	"lkcC5leGFtcGxlIiwiYXVkIjoicGhpLWRiIn0.H9LZub0o508dqMWcJQlzv2nxdY37WHH7"
+	"JnE5FKcZa4BrsOzrMI2JfcKCOGBYMZOphwOVQDKulZ5UUg0RDGNtBw";
+static const char jws_valid_aud_list[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiYXVkIjpbImEwIiwiYTEiLCJhMiIsImEzIiwiYTQiLC"
+	"JhNSIsImE2IiwiYTciLCJhOCIsImE5IiwiYTEwIiwiYTExIiwiYTEyIiwiYTEzIiwiYTE0"
+	"IiwiYTE1IiwiYTE2IiwiYTE3IiwiYTE4IiwiYTE5IiwiYTIwIiwiYTIxIiwiYTIyIiwiYT"
+	"IzIiwiYTI0IiwiYTI1IiwiYTI2IiwiYTI3IiwiYTI4IiwiYTI5IiwiYTMwIiwicGhpLWRi"
+	"Il0sImp0aSI6Impqampqampqampqampqampqampqampqampqampqampqampqampqampqam"
+	"pqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampq"
+	"ampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqam"
+	"pqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampq"
+	"ampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqam"
+	"pqaiJ9.8etydta311rf-lV-zww2yNZxfUtf-gfuHOCDvle7v24HfW3i5bwd6iiiQ7pXBbP"
+	"b5D3Hiulp7DF9FaAhJFO7Bw";
+static const char jws_jti_number[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwianRpIjo3fQ.HX6YdWjPLuGDIVTFW_nHS20-oAH4MOr"
+	"WfFHgFOiopQBAIhoag95egxuPW0UhlDowQbO7rCDFPMcUFK3NhMb9Dg";
+static const char jws_jti_empty[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwianRpIjoiIn0.OwhfBaXR8V6e_26GJLZ4h9SxU1MIzR"
+	"HQhsuHAf36KQHwLtOkaNARXw7-Ip6Tq6mz1tzvJkiPgNNXUJCUjnX-Cg";
+static const char jws_jti_long[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwianRpIjoiampqampqampqampqampqampqampqampqam"
+	"pqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampq"
+	"ampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqam"
+	"pqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampq"
+	"ampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqam"
+	"pqampqampqampqampqampqampqaiJ9.iay1vEwLwTIuIz2rT5AHj0pN0YIw-3kTFmhSsP0"
+	"joQvm7WCKnSlgGMKTVf89tBWRnliBO8BK41Re6xwHkn_aAw";
+static const char jws_jti_ctrl[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwianRpIjoiYVxuYiJ9.IvKNDxpZAhqT3sYJ1qJboDHH-"
+	"_pHYo9rt0KYVDGpaLTGYeb52kPtrgm79UxpubXPVU-Om7OLWfBr1TJWTnywBQ";
+static const char jws_iss_number[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiaXNzIjoxfQ.2xMxTUS55PKgqc97MY6kh9yPYkjCQxh"
+	"RmJ0SNx9uZVZSzGPJ5FO9U7JFaAdQA3RE6n-4NRWvzIAZ7m3n0zLwCw";
+static const char jws_aud_number[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiYXVkIjoxfQ.oJcTAyQn-sWx3SfE29PMnmwJlJh9vb-"
+	"fQo0TaGxoID1n4vmXdzrw6LJqGETEyL3vTOLtw-qdPkwcyWKZV4pYDA";
+static const char jws_aud_empty_list[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiYXVkIjpbXX0.KlU9AhJHZTFxGRzil2O9Z_VqhRygkC"
+	"Rl7HApMiipD1vXOHR_TrjWKxZYrN0LYl5PFwiYZ0Ym9KPrS_3Ag6WnAw";
+static const char jws_aud_nonstring[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiYXVkIjpbImEiLDJdfQ.0z_HtIYlbGynxkEvUEiRbGc"
+	"P3suOclT8wgRZQcqcNYDT9EoOaWSwXdQtl1vkXcpNUetTg4svjF251ZOY1K51CQ";
+static const char jws_aud_33[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiYXVkIjpbImEwIiwiYTEiLCJhMiIsImEzIiwiYTQiLC"
+	"JhNSIsImE2IiwiYTciLCJhOCIsImE5IiwiYTEwIiwiYTExIiwiYTEyIiwiYTEzIiwiYTE0"
+	"IiwiYTE1IiwiYTE2IiwiYTE3IiwiYTE4IiwiYTE5IiwiYTIwIiwiYTIxIiwiYTIyIiwiYT"
+	"IzIiwiYTI0IiwiYTI1IiwiYTI2IiwiYTI3IiwiYTI4IiwiYTI5IiwiYTMwIiwiYTMxIiwi"
+	"YTMyIl19.-UpYQPmfh8X8cGAJ31Zz6bkebGPu9uzNN2tle-0VKf2xr2OwV-pOEhaEc62Vq"
+	"rMeUGcKoCm5y6t6_ddsj34UAw";
+static const char jws_aud_long[] =
+	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
+	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
+	"Il0sImV4cCI6MTcwMDAwMDYwMCwiYXVkIjpbIngiLCJhYWFhYWFhYWFhYWFhYWFhYWFhYW"
+	"FhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"
+	"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYW"
+	"FhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"
+	"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYW"
+	"FhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhIl19.F4s2Xz01mpFw-U6pN0y9S88KVXDPeoi"
+	"f8oeoWyYLb2Pzz-sC2zD355djxfjHDdLMQeQRk0EVKLdwjayXFFdyAg";
 static const char jws_exp_missing[] =
 	"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c2VyLT"
 	"QyIiwidGVuYW50IjoiY2xpbmljLWEiLCJyb2xlcyI6WyJjbGluaWNpYW4iLCJhdWRpdG9y"
@@ -1272,6 +1356,18 @@ static const struct jws_case
 	{"tenant null", jws_tenant_null, sizeof(jws_tenant_null) - 1, PHIC_ERR_FORMAT},
 	{"purpose null", jws_purpose_null, sizeof(jws_purpose_null) - 1, PHIC_ERR_FORMAT},
 	{"256-byte purpose", jws_purpose_long, sizeof(jws_purpose_long) - 1, PHIC_ERR_FORMAT},
+	{"valid, jti, iss and a string aud", jws_valid_ids, sizeof(jws_valid_ids) - 1, PHIC_OK},
+	{"valid, aud an array of 32 strings", jws_valid_aud_list, sizeof(jws_valid_aud_list) - 1, PHIC_OK},
+	{"jti a number", jws_jti_number, sizeof(jws_jti_number) - 1, PHIC_ERR_FORMAT},
+	{"empty jti", jws_jti_empty, sizeof(jws_jti_empty) - 1, PHIC_ERR_FORMAT},
+	{"256-byte jti", jws_jti_long, sizeof(jws_jti_long) - 1, PHIC_ERR_FORMAT},
+	{"newline in jti", jws_jti_ctrl, sizeof(jws_jti_ctrl) - 1, PHIC_ERR_FORMAT},
+	{"iss a number", jws_iss_number, sizeof(jws_iss_number) - 1, PHIC_ERR_FORMAT},
+	{"aud a number", jws_aud_number, sizeof(jws_aud_number) - 1, PHIC_ERR_FORMAT},
+	{"aud an empty array", jws_aud_empty_list, sizeof(jws_aud_empty_list) - 1, PHIC_ERR_FORMAT},
+	{"aud array with a number", jws_aud_nonstring, sizeof(jws_aud_nonstring) - 1, PHIC_ERR_FORMAT},
+	{"aud array of 33 strings", jws_aud_33, sizeof(jws_aud_33) - 1, PHIC_ERR_FORMAT},
+	{"256-byte audience", jws_aud_long, sizeof(jws_aud_long) - 1, PHIC_ERR_FORMAT},
 	{"no exp", jws_exp_missing, sizeof(jws_exp_missing) - 1, PHIC_ERR_FORMAT},
 	{"exp a string", jws_exp_string, sizeof(jws_exp_string) - 1, PHIC_ERR_FORMAT},
 	{"exp with an exponent", jws_exp_exponent, sizeof(jws_exp_exponent) - 1, PHIC_ERR_FORMAT},

@@ -210,6 +210,26 @@ case("purpose_null", "purpose null", tok(claims(purpose=None)),
      "PHIC_ERR_FORMAT")
 case("purpose_long", "256-byte purpose", tok(claims(purpose="p" * 256)),
      "PHIC_ERR_FORMAT")
+case("valid_ids", "valid, jti, iss and a string aud",
+     tok(claims(jti="req-7f3a", iss="https://idp.example", aud="phi-db")),
+     "PHIC_OK")
+case("valid_aud_list", "valid, aud an array of 32 strings",
+     tok(claims(aud=["a%d" % i for i in range(31)] + ["phi-db"], jti="j" * 255)),
+     "PHIC_OK")
+case("jti_number", "jti a number", tok(claims(jti=7)), "PHIC_ERR_FORMAT")
+case("jti_empty", "empty jti", tok(claims(jti="")), "PHIC_ERR_FORMAT")
+case("jti_long", "256-byte jti", tok(claims(jti="j" * 256)), "PHIC_ERR_FORMAT")
+case("jti_ctrl", "newline in jti", tok(claims(jti="a\nb")), "PHIC_ERR_FORMAT")
+case("iss_number", "iss a number", tok(claims(iss=1)), "PHIC_ERR_FORMAT")
+case("aud_number", "aud a number", tok(claims(aud=1)), "PHIC_ERR_FORMAT")
+case("aud_empty_list", "aud an empty array", tok(claims(aud=[])),
+     "PHIC_ERR_FORMAT")
+case("aud_nonstring", "aud array with a number", tok(claims(aud=["a", 2])),
+     "PHIC_ERR_FORMAT")
+case("aud_33", "aud array of 33 strings",
+     tok(claims(aud=["a%d" % i for i in range(33)])), "PHIC_ERR_FORMAT")
+case("aud_long", "256-byte audience", tok(claims(aud=["x", "a" * 256])),
+     "PHIC_ERR_FORMAT")
 case("exp_missing", "no exp", tok(claims(exp=DEL)), "PHIC_ERR_FORMAT")
 case("exp_string", "exp a string", tok(claims(exp=str(NOW + 600))),
      "PHIC_ERR_FORMAT")

@@ -351,6 +351,21 @@ test_jws_claims(void)
 		  strlen(c.roles[0]) == 255 && strlen(c.purpose) == 255,
 		  "jws 255-byte claims kept whole", "status \"%s\"", phic_status_str(st));
 
+	/* jti, iss, aud: kept for the audit's request_id and the settings' checks */
+	st = VERIFY(jws_valid_ids, JWS_NOW, 30, 3600);
+	check(st == PHIC_OK && strcmp(c.jti, "req-7f3a") == 0 &&
+		  strcmp(c.iss, "https://idp.example") == 0 && c.naud == 1 &&
+		  strcmp(c.aud[0], "phi-db") == 0, "jws jti, iss and a string aud",
+		  "status \"%s\" or claims differ", phic_status_str(st));
+	st = VERIFY(jws_valid_aud_list, JWS_NOW, 30, 3600);
+	check(st == PHIC_OK && c.naud == 32 && strcmp(c.aud[0], "a0") == 0 &&
+		  strcmp(c.aud[31], "phi-db") == 0 && strlen(c.jti) == 255 && c.iss[0] == '\0',
+		  "jws aud array in order, 255-byte jti", "status \"%s\", %d audiences",
+		  phic_status_str(st), c.naud);
+	st = VERIFY(jws_valid_min, JWS_NOW, 30, 3600);
+	check(st == PHIC_OK && c.jti[0] == '\0' && c.iss[0] == '\0' && c.naud == 0,
+		  "jws no jti, iss or aud", "status \"%s\" or claims differ", phic_status_str(st));
+
 	/* kid */
 	st = jws_kid_exact(jws_valid_full, sizeof(jws_valid_full) - 1, kid);
 	check(st == PHIC_OK && strcmp(kid, "k1") == 0, "jws header kid", "status \"%s\", kid \"%s\"",
