@@ -1,5 +1,7 @@
 // middleware.ts: security headers on every response, with a fresh CSP nonce
-// per request.
+// per request, and the request's id (lib/request-id.ts): a random UUID,
+// passed on to the server as X-Request-Id (any the client sent is
+// replaced) and returned to the client as X-Request-Id.
 //
 // The CSP allows scripts only from this origin carrying this response's
 // nonce ('strict-dynamic' lets them load Next.js's chunks), styles only from
@@ -8,9 +10,11 @@
 // and puts it on the scripts it renders. Runs in the edge runtime: WebCrypto
 // only.
 import { NextResponse, type NextRequest } from 'next/server';
+import { REQUEST_ID_HEADER } from '@/lib/request-id';
 
 export function middleware(request: NextRequest) {
   const nonce = btoa(crypto.randomUUID());
+  const requestId = crypto.randomUUID();
   const csp = [
     "default-src 'self'",
     `script-src 'self' 'nonce-${nonce}' 'strict-dynamic'`,
@@ -26,8 +30,10 @@ export function middleware(request: NextRequest) {
 
   const requestHeaders = new Headers(request.headers);
   requestHeaders.set('Content-Security-Policy', csp);
+  requestHeaders.set(REQUEST_ID_HEADER, requestId);
   const response = NextResponse.next({ request: { headers: requestHeaders } });
   response.headers.set('Content-Security-Policy', csp);
+  response.headers.set(REQUEST_ID_HEADER, requestId);
   response.headers.set('Cache-Control', 'no-store');
   response.headers.set('X-Content-Type-Options', 'nosniff');
   response.headers.set('X-Frame-Options', 'DENY');

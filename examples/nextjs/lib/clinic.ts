@@ -14,12 +14,19 @@ import {
 import { asUser } from './db';
 import type { User } from './users';
 
-const aad = (column: string): SqlFragment => sql`${`patients.${column}:`}::text OPERATOR(pg_catalog.||) p.id::text`;
+/** The encrypted columns of public.patients. */
+export const PHI_COLUMNS = ['name', 'dob', 'ssn', 'mrn'] as const;
+export type PhiColumn = (typeof PHI_COLUMNS)[number];
+
+// The aad of a value of `column` is rowRefPrefix(column) || the row's id: the
+// row reference the audit log records for each value it reveals.
+const rowRefPrefix = (column: PhiColumn): string => `patients.${column}:`;
+const aad = (column: PhiColumn): SqlFragment => sql`${rowRefPrefix(column)}::text OPERATOR(pg_catalog.||) p.id::text`;
 const col = (column: string): SqlFragment => sql.ident('p', column);
-const decrypted = (column: string): SqlFragment => phiDecrypt(col(column), aad(column));
+const decrypted = (column: PhiColumn): SqlFragment => phiDecrypt(col(column), aad(column));
 // clear for a context that may read the key, the key's bound mask for one
 // that may read it masked (phi_key_access / phi_mask_bind in scripts/setup.mjs)
-const masked = (column: string, kind: string): SqlFragment => phiDecryptMasked(col(column), aad(column), kind);
+const masked = (column: PhiColumn, kind: string): SqlFragment => phiDecryptMasked(col(column), aad(column), kind);
 
 export interface PatientRow {
   id: number;
@@ -192,18 +199,53 @@ export function auditOverview(user: User): Promise<AuditView> {
   });
 }
 
+export interface Disclosure {
+  ts: string;
+  /** decrypt, decrypt_masked (the value was read for a mask), … */
+  kind: string;
+  appUser: string | null;
+  dbUser: string;
+  purpose: string | null;
+  /** The context token's jti: the HTTP request that read the value. */
+  requestId: string | null;
+  key: string;
+  column: PhiColumn;
+}
+
+export interface PatientReport {
+  /** Who saw the patient's protected values (phi_disclosures), oldest first. */
+  disclosures: Disclosure[];
+  /** Everything the log ties to the patient's row (phi_access_report), oldest first. */
+  entries: AccessEntry[];
+}
+
 /**
- * What the audit log says about one patient's row (phi_access_report),
- * oldest first; null when the patient is not one of the auditor's clinic
- * (the auditors' policy shows only those rows).
+ * One patient's accounting: phi_disclosures of each protected column's row
+ * reference ('patients.<column>:<id>', the aad its value is bound to), and
+ * phi_access_report of the row (its insert and changes, and the reads whose
+ * reference ends in ':<id>'). Null when the patient is not one of the
+ * auditor's clinic (the auditors' policy shows only those rows). Neither
+ * holds a value: references, key names and who-fields only.
  */
-export function patientAccessReport(user: User, patientId: number): Promise<AccessEntry[] | null> {
+export function patientReport(user: User, patientId: number): Promise<PatientReport | null> {
   return asAuditor(user, async (db) => {
     const own = await db.query('SELECT 1 FROM public.patients p WHERE p.id = $1', [patientId]);
     if (own.rowCount === 0) return null;
+    const d = await db.query(`
+      SELECT c.col AS "column", d.ts, d.kind, d.app_user, d.db_user, d.purpose, d.request_id, d.key
+        FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS c(col, ref)
+       CROSS JOIN LATERAL phi_guard.phi_disclosures(c.ref) d
+       ORDER BY d.ts, c.col`,
+      [PHI_COLUMNS, PHI_COLUMNS.map((column) => `${rowRefPrefix(column)}${patientId}`)]);
     const r = await db.query(`
       SELECT ts, kind, table_name, db_user, app_user, purpose, detail
         FROM phi_guard.phi_access_report($1)`, [String(patientId)]);
-    return r.rows.map(entryOf);
+    return {
+      disclosures: d.rows.map((x) => ({
+        ts: new Date(x.ts).toISOString(), kind: x.kind, appUser: x.app_user, dbUser: x.db_user,
+        purpose: x.purpose, requestId: x.request_id, key: x.key, column: x.column,
+      })),
+      entries: r.rows.map(entryOf),
+    };
   });
 }

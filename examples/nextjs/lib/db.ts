@@ -7,11 +7,14 @@
 // query that touches PHI runs through asUser(), i.e. inside phi-guard's
 // withPhiContext: one transaction whose first statement sets the user's
 // signed context, so the database — row security, access rules, masks,
-// audit — knows who is asking.
+// audit — knows who is asking, and its `jti` is the HTTP request's id, so
+// every audit entry names the request that caused it (request_id).
 import 'server-only';
+import { headers } from 'next/headers';
 import pg from 'pg';
 import { createContextSigner, withPhiContext, type ContextSigner } from 'phi-guard';
 import { contextKey, databaseRoles } from './config';
+import { REQUEST_ID_HEADER } from './request-id';
 import type { User } from './users';
 
 type Pools = { app: pg.Pool; auditor: pg.Pool; signer: Promise<ContextSigner> };
@@ -40,13 +43,16 @@ function purposeOf(user: User): string {
 
 /**
  * Runs fn(client) in one transaction under `user`'s signed context, on the
- * application's pool or, with pool 'auditor', the auditors'.
+ * application's pool or, with pool 'auditor', the auditors'. The context's
+ * `jti` is the request's id (middleware.ts sets it on every request; were
+ * it missing, the signer would draw a random one).
  */
 export async function asUser<T>(user: User, fn: (client: pg.PoolClient) => Promise<T>,
                                 pool: 'app' | 'auditor' = 'app'): Promise<T> {
   const p = pools();
+  const jti = (await headers()).get(REQUEST_ID_HEADER) ?? undefined;
   return withPhiContext(p[pool], {
     signer: await p.signer,
-    claims: { sub: user.id, tenant: user.clinic, roles: user.roles, purpose: purposeOf(user) },
+    claims: { sub: user.id, tenant: user.clinic, roles: user.roles, purpose: purposeOf(user), jti },
   }, fn);
 }

@@ -93,7 +93,9 @@ export async function setupClinic(admin, { appRole, auditorRole, kid, publicKeyP
   await admin.query(`GRANT SELECT (id, clinic) ON public.patients TO ${auditor}`);
   await admin.query("SELECT phi_guard.phi_audit_enable('public.patients')");
 
-  // seed rows, as the superuser (row security does not apply to it)
+  // seed rows, as the superuser (row security does not apply to it); each
+  // value bound to its row with the aad 'patients.<column>:<id>' that
+  // lib/clinic.ts decrypts with and the auditor page asks phi_disclosures for
   for (const p of PATIENTS) {
     const enc = (column, key) => phiEncrypt(p[column], key, `patients.${column}:${p.id}`);
     await admin.query(sql`

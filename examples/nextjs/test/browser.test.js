@@ -20,6 +20,9 @@ const violations = []; // CSP reports and page errors, from every page of every 
 const clearValues = (p) => [p.name, p.dob, p.ssn, p.mrn];
 const ALL_CLEAR = PATIENTS.flatMap(clearValues);
 
+// A random UUID, as middleware.ts gives every request.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 // A browser context (its own cookie jar) signed in as `user`, or anonymous;
 // its CSP reports go to `violations` unless `report` is another list.
 async function session(user, report = violations) {
@@ -70,6 +73,8 @@ test('the sign-in page: a CSP whose nonce is on every script, no-store, and the 
   for (const tag of scripts) assert.ok(tag.includes(`nonce="${nonce}"`), `script without the nonce: ${tag}`);
   const second = await fetch(`${env.base}/signin`);
   assert.notEqual(/'nonce-([^']+)'/.exec(second.headers.get('content-security-policy'))[1], nonce, 'a fresh nonce per response');
+  assert.match(res.headers.get('x-request-id'), UUID, 'the request\'s id');
+  assert.notEqual(second.headers.get('x-request-id'), res.headers.get('x-request-id'), 'a fresh id per request');
 
   const { context, page } = await session(null);
   await page.goto('/signin');
@@ -208,6 +213,8 @@ test('search by MRN: a POST through the blind index, only the clinician\'s own p
     const done = page.waitForResponse((r) => r.request().method() === 'POST');
     await page.click('main button[type=submit]');
     await done;
+    // the button is disabled until React has rendered the action's result
+    await page.locator('main button[type=submit]:enabled').waitFor();
     await page.locator('[data-testid="search-results"]').waitFor();
     return page.locator('[data-testid="search-results"]').innerText();
   };
@@ -288,7 +295,26 @@ test('break-glass: refused without a reason, recorded with one, opens the clinic
   await context.close();
 });
 
-test('the auditor page: the chain verified, who read PHI and who opened break-glass, a patient\'s report', async () => {
+// The rows of the auditor page's disclosures table.
+const disclosureRows = (page) =>
+  page.locator('[data-testid="disclosures"] tbody tr[data-kind]').evaluateAll((rows) => rows.map((r) => {
+    const [ts, kind, user, dbUser, purpose, requestId, key, column] = [...r.cells].map((c) => c.textContent);
+    return { ts, kind, user, dbUser, purpose, requestId, key, column };
+  }));
+
+test('the auditor page: the chain verified, who read PHI and who opened break-glass, who saw a patient\'s PHI', async () => {
+  // alice reads her patients once more, with a request id of her choosing:
+  // the server replaces it by its own, which the audit log must name
+  const alice = await session('alice');
+  const read = await alice.context.request.get('/api/patients', { headers: { 'X-Request-Id': 'chosen-by-the-client' } });
+  assert.equal(read.status(), 200);
+  assert.deepEqual((await read.json()).patients.map((p) => p.id), [1, 3]);
+  const aliceRequest = read.headers()['x-request-id'];
+  assert.match(aliceRequest, UUID, 'the response names its request');
+  await alice.page.goto('/audit');
+  assert.equal(new URL(alice.page.url()).pathname, '/forbidden', 'a clinician cannot open the auditor page');
+  await alice.context.close();
+
   const { context, page } = await session('erin');
   assert.equal(new URL(page.url()).pathname, '/audit');
   assert.match(await page.getByTestId('chain-status').innerText(), /Audit chain verified: \d+ sealed blocks/);
@@ -310,20 +336,88 @@ test('the auditor page: the chain verified, who read PHI and who opened break-gl
   assert.doesNotMatch(recent, /carol/, 'the other clinic\'s reads are not listed');
   for (const value of ALL_CLEAR) assert.ok(!recent.includes(value), `no PHI on the audit page: ${value}`);
 
-  await page.selectOption('#patient', '1');
-  await page.click('main button[type=submit]');
-  await page.locator('[data-testid="access-report"]').waitFor();
+  const options = await page.locator('#patient option').evaluateAll((o) => o.map((x) => x.value));
+  assert.deepEqual(options, ['1', '2', '3'], 'only the auditor\'s clinic');
+  // one patient's report, a Server Action (a POST to /audit): its responses
+  // are kept, read on their way to the page, to look for PHI in
+  const responses = [];
+  await page.route((url) => url.pathname === '/audit', async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    const response = await route.fetch();
+    responses.push(await response.text());
+    return route.fulfill({ response });
+  });
+  const showReport = async (id) => {
+    await page.selectOption('#patient', id);
+    const done = page.waitForResponse((r) => r.request().method() === 'POST');
+    await page.click('main button[type=submit]');
+    await done;
+    await page.locator('main button[type=submit]:enabled').waitFor();
+  };
+  // the disclosures of patient `id`, asked again (the worker woken) until `ready(rows)`
+  const disclosuresOf = async (id, ready) => {
+    let rows = [];
+    for (let i = 0; i < 60; i++) {
+      await showReport(id);
+      await page.locator('[data-testid="disclosures"]').waitFor();
+      rows = await disclosureRows(page);
+      if (ready(rows)) break;
+      await env.admin.query('SELECT phi_guard.phi_audit_seal()');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return rows;
+  };
+
+  const COLUMNS = ['dob', 'mrn', 'name', 'ssn'];
+  const columnsOf = (rows) => [...new Set(rows.map((d) => d.column))].sort();
+  const one = await disclosuresOf('1', (rows) =>
+    rows.filter((d) => d.requestId === aliceRequest).length === 4 && rows.some((d) => d.user === 'dave'));
+  // alice's API request: one decrypt of each column of patient 1, under its request id
+  const byRequest = one.filter((d) => d.requestId === aliceRequest);
+  assert.deepEqual(byRequest.map((d) => d.column).sort(), COLUMNS, 'each column of patient 1 read in alice\'s request');
+  for (const d of byRequest) {
+    assert.deepEqual([d.kind, d.user, d.dbUser, d.purpose, d.key], ['decrypt', 'alice', 'clinic_web_app', 'treatment', `patient_${d.column}`]);
+  }
+  // every read came with a request id of the server's, each page load its own
+  for (const d of one) assert.match(d.requestId, UUID, `a request id for ${d.user}'s ${d.kind} of ${d.column}`);
+  const aliceReads = one.filter((d) => d.user === 'alice' && d.kind === 'decrypt');
+  assert.ok(new Set(aliceReads.map((d) => d.requestId)).size >= 3, 'alice\'s page loads and API calls are separate requests');
+  // billing's masked reads, and bob's while break-glass was open
+  const dave = one.filter((d) => d.user === 'dave');
+  assert.deepEqual(columnsOf(dave), COLUMNS, 'billing read every column of patient 1 for a mask');
+  for (const d of dave) assert.deepEqual([d.kind, d.dbUser, d.purpose], ['decrypt_masked', 'clinic_web_app', 'payment']);
+  assert.deepEqual(columnsOf(one.filter((d) => d.user === 'bob' && d.kind === 'decrypt' && d.purpose === 'treatment')), COLUMNS,
+    'bob\'s emergency read of patient 1');
+  assert.deepEqual([...new Set(one.map((d) => d.user))].sort(), ['alice', 'bob', 'dave'], 'nobody else saw patient 1');
+  assert.ok(one.every((d, i) => i === 0 || one[i - 1].ts <= d.ts), 'oldest first');
+  assert.ok(!responses.join('').includes('chosen-by-the-client'), 'the client\'s own request id is not used');
   const report = await page.locator('[data-testid="access-report"]').innerText();
   assert.match(report, /insert\s+—\s+postgres/, 'the row\'s creation is in its report');
   await env.screenshot(page, '10-audit-erin');
-  const options = await page.locator('#patient option').evaluateAll((o) => o.map((x) => x.value));
-  assert.deepEqual(options, ['1', '2', '3'], 'only the auditor\'s clinic');
-  await context.close();
 
-  const alice = await session('alice');
-  await alice.page.goto('/audit');
-  assert.equal(new URL(alice.page.url()).pathname, '/forbidden');
-  await alice.context.close();
+  // patient 2 (bob's): bob and billing, never alice
+  const two = await disclosuresOf('2', (rows) => rows.some((d) => d.user === 'bob') && rows.some((d) => d.user === 'dave'));
+  assert.deepEqual([...new Set(two.map((d) => d.user))].sort(), ['bob', 'dave']);
+  assert.deepEqual(columnsOf(two.filter((d) => d.user === 'bob')), COLUMNS);
+
+  // a patient of the other clinic (read by carol) cannot be chosen, not even
+  // by a request the page would not send
+  await page.locator('#patient').evaluate((el) => el.add(new Option('Patient #4', '4')));
+  await showReport('4');
+  assert.equal(await page.locator('main [role=alert]').innerText(), 'No such patient in your clinic.');
+  assert.equal(await page.locator('[data-testid="disclosures"]').count(), 0);
+  assert.ok(!responses.at(-1).includes('carol'), 'nothing of patient 4 is sent');
+  const carol = await env.admin.query(
+    "SELECT count(*)::int AS n FROM phi_guard.phi_disclosures('patients.ssn:4') WHERE app_user = 'carol'");
+  assert.ok(carol.rows[0].n > 0, 'carol\'s reads of patient 4 are in the log, to be kept from the page');
+
+  // no PHI on the page nor in any report sent to it
+  const html = await page.content();
+  for (const value of ALL_CLEAR) {
+    assert.ok(!html.includes(value), `no PHI on the audit page: ${value}`);
+    assert.ok(!responses.some((r) => r.includes(value)), `no PHI in a report: ${value}`);
+  }
+  await context.close();
 });
 
 test('the browser enforces the CSP: an injected inline event handler does not run', async () => {

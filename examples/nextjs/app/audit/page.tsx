@@ -1,13 +1,15 @@
 // app/audit/page.tsx: the privacy officer's page — is the audit chain
 // intact (phi_audit_verify recomputes every hash), who read PHI or used
-// emergency access in the clinic, and one patient's access report
-// (phi_access_report). Runs on the auditors' own database role
-// (phi_auditor), under the auditor's signed context.
+// emergency access in the clinic, and, for one patient of the clinic, who
+// saw that patient's PHI and the row's access report. Runs on the auditors'
+// own database role (phi_auditor), under the auditor's signed context.
 //
-// The patient's report is phi_access_report (lib/clinic.ts
-// patientAccessReport). phi_disclosures, the per-row accounting of the reads
-// that revealed a patient's values, comes with a later phi_guard release and
-// does not exist yet; when it does, the report should list its rows too.
+// The patient's report (lib/clinic.ts patientReport, through ReportForm's
+// Server Action) is phi_disclosures of each protected column's row
+// reference — the aad 'patients.<column>:<id>' the app binds every value
+// to — listing each read with its user, database role, purpose, request id
+// (the context's jti) and key; then phi_access_report of the row. The page
+// shows patient ids, names of keys and columns and who-fields, never a value.
 import { auditOverview } from '@/lib/clinic';
 import { requireUser } from '@/lib/session';
 import AccessTable from './AccessTable';
