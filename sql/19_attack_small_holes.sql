@@ -71,11 +71,13 @@ SELECT count(*) AS guessed_nd
 ROLLBACK;
 RESET ROLE;
 SELECT phi_audit_seal() > 0 AS sealed;
+-- (the attacker's entries only: the worker writes the victim tokenization's
+-- final entries at a moment of its own, before or after the mark)
 SELECT r->>'kind' AS kind, r->>'role' AS role, r->'detail'->>'domain' AS domain,
        (r->'detail'->>'count')::int AS attempts
   FROM phi_guard.audit_log, LATERAL (SELECT record::jsonb AS r) j
- WHERE xid > :'mark' AND r->>'kind' = 'tokenize'
- ORDER BY domain;
+ WHERE xid > :'mark' AND r->>'kind' = 'tokenize' AND r->>'role' = 'regress_sh_enc'
+ ORDER BY domain, attempts;
 
 ------------------------------------------------------------------------
 -- Break-glass use entries: alice opens a grant; the application role
