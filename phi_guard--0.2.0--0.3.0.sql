@@ -1585,3 +1585,62 @@ REVOKE ALL ON FUNCTION phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.tim
 GRANT EXECUTE ON FUNCTION phi_guard.phi_disclosures(pg_catalog.text, pg_catalog.timestamptz) TO phi_auditor;
 
 -- end of section: disclosure accounting
+
+------------------------------------------------------------------------
+-- Audit retention with checkpoints (issue 14, SPEC §8)
+------------------------------------------------------------------------
+-- phi_audit_prune removes archived blocks and their entries; the chain
+-- continues from audit_checkpoint.  As in src/audit/audit.sql.
+
+-- the append-only trigger function also guards the checkpoint; its hint
+-- names the one way rows leave
+CREATE OR REPLACE FUNCTION phi_guard.audit_append_only() RETURNS trigger
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+  RAISE EXCEPTION 'phi_guard.% is append-only', TG_TABLE_NAME
+    USING ERRCODE = '42501',
+          HINT = 'Audit entries, blocks and the checkpoint are never changed; only phi_audit_prune() removes archived blocks and their entries.';
+END
+$$;
+COMMENT ON FUNCTION phi_guard.audit_append_only() IS
+  'internal: refuses UPDATE, DELETE and TRUNCATE of audit entries, blocks and the checkpoint';
+
+-- The last pruned block (SPEC §8): phi_audit_prune (src/audit/prune.c)
+-- removes archived blocks and their entries and keeps here the block they
+-- ended with (entries: every entry up to and including it); the remaining
+-- chain is verified from it.  One row, replaced by each prune at the heap
+-- level: like the log and the blocks, the table refuses every SQL UPDATE,
+-- DELETE and TRUNCATE.  Nobody is granted more than reading it.
+CREATE TABLE phi_guard.audit_checkpoint (
+  block_no   pg_catalog.int8 NOT NULL,
+  block_hash pg_catalog.bytea NOT NULL,
+  entries    pg_catalog.int8 NOT NULL,
+  pruned_at  pg_catalog.timestamptz NOT NULL
+);
+COMMENT ON TABLE phi_guard.audit_checkpoint IS
+  'the last block removed by phi_audit_prune: the remaining chain continues from its block_hash; entries counts every entry up to it (SPEC §8)';
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.audit_checkpoint', '');
+CREATE TRIGGER audit_checkpoint_append_only BEFORE UPDATE OR DELETE ON phi_guard.audit_checkpoint
+  FOR EACH ROW EXECUTE FUNCTION phi_guard.audit_append_only();
+CREATE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON phi_guard.audit_checkpoint
+  FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_append_only();
+
+-- Not SECURITY DEFINER: the C function checks that the caller has the
+-- privileges of phi_audit_admin, reads as the tables' owner and removes
+-- rows below the SQL level, so the append-only triggers stay in force.
+CREATE FUNCTION phi_guard.phi_audit_prune(upto_block pg_catalog.int8,
+                                          archive_digest pg_catalog.jsonb)
+  RETURNS pg_catalog.int8
+  AS 'MODULE_PATHNAME', 'phi_guard_audit_prune'
+  LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.jsonb) IS
+  'removes sealed blocks up to upto_block and their entries once archive_digest (phi_audit_digest of that block) matches and they are older than phi_guard.audit_min_retention; returns the entries removed; requires phi_audit_admin';
+
+REVOKE ALL ON phi_guard.audit_checkpoint FROM PUBLIC;
+REVOKE ALL ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.jsonb) FROM PUBLIC;
+GRANT SELECT ON phi_guard.audit_checkpoint TO phi_auditor;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.jsonb) TO phi_audit_admin;
+
+-- end of section: audit retention

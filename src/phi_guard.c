@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "audit/audit.h"
+#include "audit/seal.h"
 #include "common/common.h"
 #include "context/context.h"
 #include "guard/guard.h"
@@ -146,6 +147,14 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("phi_guard.audit_min_retention",
+							   "Minimum age of an audit block before phi_audit_prune may remove it (an interval).",
+							   "HIPAA documentation is kept six years; \"0\" allows pruning any archived block.",
+							   &phi_guard_audit_min_retention,
+							   AUDIT_MIN_RETENTION_DEFAULT,
+							   PGC_SUSET,
+							   0,
+							   audit_min_retention_check, NULL, NULL);
 	DefineCustomEnumVariable("phi_guard.access_audit",
 							 "durable: a statement's first revealed value waits until an entry naming it is committed; async: access entries are written within a seal interval.",
 							 "In async mode a crash may lose up to one seal interval of access entries.",

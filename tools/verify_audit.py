@@ -3,8 +3,8 @@
 
 This program re-checks the tamper-evident audit log of the phi_guard
 PostgreSQL extension without using the extension itself: it only reads the
-two tables ``phi_guard.audit_log`` and ``phi_guard.audit_block`` (live, or
-from a CSV export) and recomputes every hash with Python's hashlib.  It
+tables ``phi_guard.audit_log``, ``phi_guard.audit_block`` and, after a
+prune, ``phi_guard.audit_checkpoint`` (live, or from a CSV export) and recomputes every hash with Python's hashlib.  It
 follows the contract in docs/format.md (sections "Audit chain" and "Audit
 exports") alone, not the extension's code, so an auditor can use it as a
 second opinion next to ``phi_audit_verify()``.
@@ -30,6 +30,11 @@ Also check against a digest kept outside the database (the JSON returned by
 
     verify_audit.py --export ./audit-2024-06 --digest digest-2024-05-31.json
 
+Verify exports taken before and after ``phi_audit_prune`` as one chain
+(repeat ``--export``, in any order; see "Several exports" below)::
+
+    verify_audit.py --export ./audit-2024-06 --export ./audit-2025-06
+
 List who saw one row's protected values (an accounting of disclosures,
 docs/format.md "Row references"), from the same verified input: every
 access entry whose ``detail.rows`` contain REF, one per access (its final
@@ -50,13 +55,14 @@ export as described below, a database error).
 Making an export with psql
 --------------------------
 
-An export directory holds exactly two files, made with (run them in one
-``BEGIN ISOLATION LEVEL REPEATABLE READ; ... COMMIT;`` so that both files
-come from the same snapshot, and with the client encoding UTF8, e.g.
-``PGCLIENTENCODING=UTF8``)::
+An export directory holds two files, and from 0.3.0 a third, made with
+(run them in one ``BEGIN ISOLATION LEVEL REPEATABLE READ; ... COMMIT;`` so
+that the files come from the same snapshot, and with the client encoding
+UTF8, e.g. ``PGCLIENTENCODING=UTF8``)::
 
     \\copy (SELECT id, xid, record, encode(entry_hash,'hex') AS entry_hash FROM phi_guard.audit_log ORDER BY xid, id) TO 'audit_log.csv' CSV HEADER
     \\copy (SELECT block_no, xid_lo, xid_hi, entries, encode(prev_hash,'hex') AS prev_hash, encode(block_hash,'hex') AS block_hash, sealed_at FROM phi_guard.audit_block ORDER BY block_no) TO 'audit_block.csv' CSV HEADER
+    \\copy (SELECT block_no, encode(block_hash,'hex') AS block_hash, entries, pruned_at FROM phi_guard.audit_checkpoint ORDER BY block_no) TO 'audit_checkpoint.csv' CSV HEADER
 
 ``--write-export`` writes byte-for-byte the same output (it sends the same
 COPY statements).  audit_log.csv must be in (xid, id) order, as the ORDER BY
@@ -88,7 +94,26 @@ What is checked (docs/format.md, "Audit chain")
   being in a block is not an error (sealing runs periodically);
 * with ``--digest``: the chain still reaches the digest's block, that
   block's ``block_hash`` equals the digest's, and the entries of blocks
-  1..N add up to the digest's ``entries``.
+  1..N add up to the digest's ``entries``;
+* after a prune (audit_checkpoint.csv holds the last pruned block): the
+  blocks start at the checkpoint's block_no + 1, whose ``prev_hash`` is the
+  checkpoint's ``block_hash``; counts continue from the checkpoint's
+  ``entries`` (``blocks``/``entries`` count from block 1, as
+  ``phi_audit_verify`` does); the ``audit_prune`` entry naming the highest
+  block names the checkpoint (block, block_hash, entries); a digest of a
+  pruned block needs the export that holds that block.
+
+Several exports
+---------------
+
+Exports taken at different times, with ``phi_audit_prune`` in between,
+verify as one chain when given together (``--export A --export B``, in any
+order): each is verified on its own, then, ordered by checkpoint, each must
+start at or before the last block of the one before (a gap is a failure),
+its checkpoint must be the block of that number in the one before (same
+``block_hash`` and cumulative entries), and the last block both hold must
+be the same (a fork is a failure).  ``--disclosures`` reads every export,
+once per access; ``--digest`` is checked by the export holding its block.
 
 Verification stops at the first problem.  ``first_bad_block`` is the number
 of the block where it was found (for a missing block: the missing number;
@@ -126,9 +151,11 @@ DISCLOSURE_FIELDS = ("ts", "kind", "db_user", "app_user", "tenant",
 
 LOG_FILE = "audit_log.csv"
 BLOCK_FILE = "audit_block.csv"
+CHECKPOINT_FILE = "audit_checkpoint.csv"   # from 0.3.0; optional
 LOG_COLUMNS = ("id", "xid", "record", "entry_hash")
 BLOCK_COLUMNS = ("block_no", "xid_lo", "xid_hi", "entries", "prev_hash",
                  "block_hash", "sealed_at")
+CHECKPOINT_COLUMNS = ("block_no", "block_hash", "entries", "pruned_at")
 
 LOG_QUERY = ("SELECT id, xid, record, encode(entry_hash,'hex') AS entry_hash "
              "FROM phi_guard.audit_log ORDER BY xid, id")
@@ -136,6 +163,9 @@ BLOCK_QUERY = ("SELECT block_no, xid_lo, xid_hi, entries, "
                "encode(prev_hash,'hex') AS prev_hash, "
                "encode(block_hash,'hex') AS block_hash, sealed_at "
                "FROM phi_guard.audit_block ORDER BY block_no")
+CHECKPOINT_QUERY = ("SELECT block_no, encode(block_hash,'hex') AS block_hash, "
+                    "entries, pruned_at FROM phi_guard.audit_checkpoint "
+                    "ORDER BY block_no")
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -169,6 +199,8 @@ class Result:
         self.last_block = None      # (block_no, xid_hi, sealed_at)
         self.digest_note = None
         self.notes = []
+        self.checkpoint = None      # (block_no, block_hash, entries) or None
+        self.kept = {}              # block_no -> (block_hash, entries up to it)
 
     def as_json(self):
         return {"ok": self.ok, "blocks": self.blocks, "entries": self.entries,
@@ -238,9 +270,16 @@ def _check_entry(xid, eid, record, entry_hash, block):
     return obj
 
 
-def verify(blocks, entries, digest=None, check_order=False, on_record=None):
+def verify(blocks, entries, digest=None, check_order=False, on_record=None,
+           checkpoint=None, keep=()):
     """Verify the chain.  Returns a Result; raises InputError on bad input.
 
+    checkpoint, after a prune, is the last pruned block as (block_no,
+    block_hash, entries up to it): the blocks start at block_no + 1, chained
+    to block_hash, and counts are cumulative from block 1 (blocks = the last
+    block's number); the last audit_prune entry must name it.  The hash and
+    cumulative entries of the blocks numbered in keep (and of the
+    checkpoint's) are left in Result.kept, to link exports (verify_exports).
     With check_order, the entries are read to the end after a failure, to
     raise InputError instead if they turn out not to be in (xid, id) order
     (for exports; a database returns them ORDER BY xid, id).  on_record, if
@@ -275,13 +314,41 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None):
     if digest is not None:
         d_block, d_hash, d_entries = digest
 
+    cp_no, cp_hash, cp_entries = checkpoint or (0, ZERO_HASH, 0)
+    res.checkpoint = checkpoint
+    res.blocks, res.entries = cp_no, cp_entries
+    if cp_no:
+        res.kept[cp_no] = (cp_hash, cp_entries)
+    pruned = [0, None, None]    # the last audit_prune entry: block, hash, entries
+
+    def note(xid, eid, obj):
+        """Keep the audit_prune entry naming the highest block; on_record."""
+        det = obj.get("detail")
+        if obj.get("kind") == "audit_prune" and isinstance(det, dict) \
+                and type(det.get("block")) is int \
+                and det["block"] > pruned[0]:
+            pruned[:] = [det["block"], det.get("block_hash"),
+                         det.get("entries")]
+        if on_record is not None:
+            on_record(xid, eid, obj)
+
     try:
         cur = nxt()
-        expected_no = 1
-        prev_block_hash = ZERO_HASH
+        expected_no = cp_no + 1
+        prev_block_hash = cp_hash
         prev_hi = None
-        total = 0
+        total = cp_entries
         digest_done = d_block is None
+        if d_block is not None and 0 < d_block <= cp_no:
+            if d_block < cp_no:
+                raise _Failure(d_block, "block %d was pruned; the chain starts "
+                               "after block %d" % (d_block, cp_no))
+            if d_hash != cp_hash or d_entries != cp_entries:
+                raise _Failure(d_block, "the checkpoint (block %d) differs "
+                               "from the digest" % d_block)
+            digest_done = True
+            res.digest_note = ("digest matches the checkpoint, block %d (%d "
+                               "entries)" % (cp_no, cp_entries))
         if d_block == 0:
             if d_entries != 0:
                 raise _Failure(None, "digest names block 0 but %d entries"
@@ -301,7 +368,7 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None):
                                    "present is %d)" % (expected_no, no))
                 raise _Failure(no, "block number %d appears again after "
                                "block %d" % (no, expected_no - 1))
-            res.blocks += 1
+            res.blocks = no
             nulls = [name for name, val in (("xid_lo", lo), ("xid_hi", hi),
                                             ("entries", n), ("prev_hash", ph),
                                             ("block_hash", bh))
@@ -312,10 +379,15 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None):
                 if ph != ZERO_HASH:
                     raise _Failure(no, "block 1: prev_hash is not 32 zero "
                                    "bytes")
+            elif no == cp_no + 1:
+                if ph != cp_hash:
+                    raise _Failure(no, "block %d: prev_hash is not the "
+                                   "block_hash of the checkpoint (block %d)"
+                                   % (no, cp_no))
             elif ph != prev_block_hash:
                 raise _Failure(no, "block %d: prev_hash is not the block_hash "
                                "of block %d" % (no, no - 1))
-            if no > 1 and lo != prev_hi:
+            if no > cp_no + 1 and lo != prev_hi:
                 raise _Failure(no, "block %d: xid_lo %d is not xid_hi %d of "
                                "block %d" % (no, lo, prev_hi, no - 1))
             if not lo < hi:
@@ -342,12 +414,11 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None):
                     raise _Failure(no, _where(xid, eid, no)
                                    + ": duplicate (xid, id)")
                 obj = _check_entry(xid, eid, record, entry_hash, no)
-                if on_record is not None:
-                    on_record(xid, eid, obj)
+                note(xid, eid, obj)
                 h.update(entry_hash)
                 count += 1
                 cur = nxt()
-            res.entries += count
+            res.entries = total + count
             if count != n:
                 raise _Failure(no, "block %d: entries says %d but %d entries "
                                "have xid_lo <= xid < xid_hi (%d..%d)"
@@ -356,6 +427,8 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None):
                 raise _Failure(no, "block %d: block_hash mismatch (stored %s, "
                                "computed %s)" % (no, bh.hex(), h.hexdigest()))
             total += n
+            if no in keep:
+                res.kept[no] = (bh, total)
             if no == d_block:
                 if bh != d_hash:
                     raise _Failure(no, "block %d: block_hash %s differs from "
@@ -382,10 +455,17 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None):
                 raise _Failure(None, _where(xid, eid, None)
                                + ": duplicate (xid, id)")
             obj = _check_entry(xid, eid, record, entry_hash, None)
-            if on_record is not None:
-                on_record(xid, eid, obj)
+            note(xid, eid, obj)
             res.unsealed += 1
             cur = nxt()
+
+        if pruned[0] or cp_no:
+            if pruned[0] != cp_no or pruned[2] != cp_entries \
+                    or not isinstance(pruned[1], str) \
+                    or pruned[1].lower() != cp_hash.hex():
+                raise _Failure(cp_no + 1, "the checkpoint (block %d) does not "
+                               "match the last audit_prune entry (block %d)"
+                               % (cp_no, pruned[0]))
     except _Failure as f:
         res.ok = False
         res.first_bad_block = f.block
@@ -521,7 +601,50 @@ def export_blocks(path):
                sealed_at or None)
 
 
-def verify_export(directory, digest=None, on_record=None):
+def _last_checkpoint(rows, what):
+    """The checkpoint row with the highest block_no (as phi_audit_verify
+    reads it), as (block_no, block_hash, entries); None without rows."""
+    best = None
+    for no, bh, n in rows:
+        if no is None or bh is None or n is None or len(bh) != 32 \
+                or no < 1 or n < 0:
+            raise InputError("%s: malformed checkpoint row" % what)
+        if best is None or no > best[0]:
+            best = (no, bh, n)
+    return best
+
+
+def export_checkpoint(directory):
+    """The checkpoint of an export directory, or None (nothing pruned, or an
+    export made before 0.3.0, which has no audit_checkpoint.csv)."""
+    path = os.path.join(directory, CHECKPOINT_FILE)
+    if not os.path.exists(path):
+        return None
+    name = os.path.basename(path)
+    try:
+        return _last_checkpoint(
+            ((_int(no, name, line), _unhex(bh, name, line),
+              _int(n, name, line))
+             for line, (no, bh, n, _) in _csv_rows(path, CHECKPOINT_COLUMNS)),
+            name)
+    except csv.Error as e:
+        raise InputError("malformed CSV: %s" % e) from None
+
+
+def _export_span(directory):
+    """(first block after the checkpoint - 1, last block) of an export."""
+    cp = export_checkpoint(directory)
+    last = cp[0] if cp else 0
+    try:
+        for b in export_blocks(os.path.join(directory, BLOCK_FILE)):
+            if b[0] is not None:
+                last = b[0]
+    except csv.Error as e:
+        raise InputError("malformed CSV: %s" % e) from None
+    return (cp[0] if cp else 0), last
+
+
+def verify_export(directory, digest=None, on_record=None, keep=()):
     """Verify an export directory; returns a Result (InputError if unusable)."""
     if not os.path.isdir(directory):
         raise InputError("%s is not a directory" % directory)
@@ -532,13 +655,78 @@ def verify_export(directory, digest=None, on_record=None):
     for p, cols in ((log_path, LOG_COLUMNS), (block_path, BLOCK_COLUMNS)):
         f, _, _, _ = _open_csv(p, cols)
         f.close()
+    checkpoint = export_checkpoint(directory)
     try:
         return verify(export_blocks(block_path), export_entries(log_path),
-                      digest, check_order=True, on_record=on_record)
+                      digest, check_order=True, on_record=on_record,
+                      checkpoint=checkpoint, keep=keep)
     except csv.Error as e:
         raise InputError("malformed CSV: %s" % e) from None
     except UnicodeDecodeError:
         raise InputError("export is not valid UTF-8") from None
+
+
+def verify_exports(directories, digest=None, on_record=None):
+    """Verify several exports of one database as one chain: each export on
+    its own (from its checkpoint), then their links.  Taken at different
+    times, with prunes in between, they are put in order of their
+    checkpoints; each must start at or before the block where the one
+    before it ends (no gap), at a checkpoint that block of the one before
+    has (same hash, same cumulative entries), and where two exports hold
+    the same last block it must be the same block (same hash).  A digest is
+    checked by the export that holds its block.  Returns one Result: blocks
+    and entries of the newest export, unsealed entries of the newest."""
+    spans = [(_export_span(d), d) for d in directories]
+    spans.sort(key=lambda s: s[0])
+    keep = set()
+    for (cp, last), _ in spans:
+        keep.update((cp, last))
+    d_block = digest[0] if digest is not None else None
+    holder = None
+    if d_block is not None:
+        holder = next((d for (cp, last), d in spans if cp <= d_block <= last),
+                      spans[-1][1] if d_block > spans[-1][0][1]
+                      else spans[0][1])
+    results = []
+    for (cp, last), d in spans:
+        res = verify_export(d, digest if d == holder else None, on_record,
+                            keep)
+        if not res.ok:
+            res.problem = "export %s: %s" % (d, res.problem)
+            return res
+        results.append(res)
+    out = results[-1]
+    for i in range(1, len(spans)):
+        (a_cp, a_last), a_dir = spans[i - 1]
+        (b_cp, b_last), b_dir = spans[i]
+        a, b = results[i - 1], results[i]
+        problem = None
+        if b_cp > a_last:
+            problem = ("blocks %d..%d are in no export (%s ends at block %d, "
+                       "%s starts after block %d)"
+                       % (a_last + 1, b_cp, a_dir, a_last, b_dir, b_cp))
+            bad = a_last + 1
+        elif b_cp and a.kept.get(b_cp) != b.kept.get(b_cp):
+            problem = ("the checkpoint of %s (block %d) is not block %d of %s"
+                       % (b_dir, b_cp, b_cp, a_dir))
+            bad = b_cp
+        else:
+            common = min(a_last, b_last)
+            if common > b_cp and a.kept.get(common) != b.kept.get(common):
+                problem = ("block %d differs between %s and %s"
+                           % (common, a_dir, b_dir))
+                bad = common
+        if problem is not None:
+            out.ok = False
+            out.first_bad_block = bad
+            out.problem = problem
+            return out
+    if holder is not None and holder != spans[-1][1]:
+        out.digest_note = next(r.digest_note for r, (_, d)
+                               in zip(results, spans) if d == holder)
+    out.notes.append("exports verified as one chain: %s"
+                     % ", ".join(d for _, d in spans))
+    return out
 
 
 def _connect(dsn):
@@ -594,6 +782,20 @@ def _db_blocks(conn):
     c.close()
 
 
+def _db_checkpoint(conn):
+    """The database's checkpoint (None: nothing pruned, or before 0.3.0)."""
+    with conn.cursor() as c:
+        c.execute("SELECT pg_catalog.to_regclass('phi_guard.audit_checkpoint') "
+                  "IS NOT NULL")
+        if not c.fetchone()[0]:
+            return None
+        c.execute("SELECT block_no, block_hash, entries "
+                  "FROM phi_guard.audit_checkpoint")
+        rows = [(no, bytes(bh) if bh is not None else None, n)
+                for no, bh, n in c.fetchall()]
+    return _last_checkpoint(rows, "audit_checkpoint")
+
+
 def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None,
                on_record=None):
     """Verify a live database (or export it, then verify the export)."""
@@ -615,8 +817,10 @@ def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None,
             conn = None
             res = verify_export(write_export, digest, on_record)
         else:
+            checkpoint = _db_checkpoint(conn)
             res = verify(_db_blocks(conn), _db_entries(conn), digest,
-                         check_order=True, on_record=on_record)
+                         check_order=True, on_record=on_record,
+                         checkpoint=checkpoint)
             conn.rollback()
     except psycopg2.Error as e:
         raise InputError("database error: %s" % str(e).strip()) from None
@@ -630,7 +834,13 @@ def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None,
 def _write_export(conn, directory):
     try:
         os.makedirs(directory, exist_ok=True)
-        for name, query in ((LOG_FILE, LOG_QUERY), (BLOCK_FILE, BLOCK_QUERY)):
+        files = [(LOG_FILE, LOG_QUERY), (BLOCK_FILE, BLOCK_QUERY)]
+        with conn.cursor() as c:
+            c.execute("SELECT pg_catalog.to_regclass("
+                      "'phi_guard.audit_checkpoint') IS NOT NULL")
+            if c.fetchone()[0]:
+                files.append((CHECKPOINT_FILE, CHECKPOINT_QUERY))
+        for name, query in files:
             final = os.path.join(directory, name)
             tmp = final + ".part"
             with conn.cursor() as c, open(tmp, "wb") as f:
@@ -700,6 +910,10 @@ def summary(res, source):
     lines.append("  %-18s%d" % ("blocks verified:" if res.ok
                                  else "blocks read:", res.blocks))
     lines.append("  sealed entries:   %d" % res.entries)
+    if res.checkpoint is not None:
+        lines.append("  checkpoint:       block %d (%d entries), pruned; "
+                     "counts are from block 1" % (res.checkpoint[0],
+                                                  res.checkpoint[2]))
     if res.ok:
         if res.last_block is not None:
             no, hi, sealed_at = res.last_block
@@ -737,8 +951,11 @@ def main(argv=None):
                "2 usage or I/O error.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dsn", help="libpq connection string of the database")
-    src.add_argument("--export", metavar="DIR",
-                     help="directory with audit_log.csv and audit_block.csv")
+    src.add_argument("--export", metavar="DIR", action="append",
+                     help="directory with audit_log.csv and audit_block.csv "
+                          "(and audit_checkpoint.csv after a prune); repeat "
+                          "it to verify exports taken before and after "
+                          "prunes as one chain")
     p.add_argument("--write-export", metavar="DIR",
                    help="with --dsn: write an export to DIR (one snapshot), "
                         "then verify that export")
@@ -767,8 +984,12 @@ def main(argv=None):
             source = ("database, exported to %s" % args.write_export
                       if args.write_export else "database")
         else:
-            res = verify_export(args.export, digest, on_record)
-            source = "export %s" % args.export
+            if len(args.export) == 1:
+                res = verify_export(args.export[0], digest, on_record)
+            else:
+                res = verify_exports(args.export, digest, on_record)
+            source = "export%s %s" % ("s" if len(args.export) > 1 else "",
+                                      ", ".join(args.export))
     except InputError as e:
         msg = str(e)
         print("verify_audit.py: error: %s" % msg, file=sys.stderr)

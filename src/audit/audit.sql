@@ -4,8 +4,9 @@
 -- chain of sealed blocks (audit_block), the registry of audited tables and
 -- their statement triggers, the internal writer audit_event() that every
 -- other piece's functions call, sealing and verification, DDL auditing
--- (event triggers), and the readers' views of the log (audit_events,
--- phi_access_report, phi_disclosures).  References only the roles
+-- (event triggers), retention (audit_checkpoint, phi_audit_prune), and
+-- the readers' views of the log (audit_events, phi_access_report,
+-- phi_disclosures).  References only the roles
 -- (src/common/schema.sql).  table_tree() here serves src/guard/guard.sql
 -- as well.
 
@@ -70,19 +71,21 @@ SELECT pg_catalog.pg_extension_config_dump('phi_guard.audited_tables', '');
 -- the entry's xid is the only candidate.
 CREATE INDEX audit_block_xid_hi ON phi_guard.audit_block (xid_hi);
 
--- Refuse SQL changes of entries and blocks, even a superuser's by accident.
--- (A superuser can disable this; phi_audit_verify then finds the change.)
+-- Refuse SQL changes of entries, blocks and the checkpoint, even a
+-- superuser's by accident.  (A superuser can disable this;
+-- phi_audit_verify then finds the change.)  phi_audit_prune removes rows
+-- below SQL: nothing here opens for it.
 CREATE FUNCTION phi_guard.audit_append_only() RETURNS trigger
   LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
   RAISE EXCEPTION 'phi_guard.% is append-only', TG_TABLE_NAME
     USING ERRCODE = '42501',
-          HINT = 'Audit entries and blocks are never changed or removed.';
+          HINT = 'Audit entries, blocks and the checkpoint are never changed; only phi_audit_prune() removes archived blocks and their entries.';
 END
 $$;
 COMMENT ON FUNCTION phi_guard.audit_append_only() IS
-  'internal: refuses UPDATE, DELETE and TRUNCATE of audit entries and blocks';
+  'internal: refuses UPDATE, DELETE and TRUNCATE of audit entries, blocks and the checkpoint';
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON phi_guard.audit_log
   FOR EACH ROW EXECUTE FUNCTION phi_guard.audit_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON phi_guard.audit_log
@@ -428,6 +431,43 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
   phi_guard.phi_audit_enable(pg_catalog.regclass), phi_guard.phi_audit_disable(pg_catalog.regclass)
   TO phi_audit_admin;
+
+-- The last pruned block (SPEC §8): phi_audit_prune (src/audit/prune.c)
+-- removes archived blocks and their entries and keeps here the block they
+-- ended with (entries: every entry up to and including it); the remaining
+-- chain is verified from it.  One row, replaced by each prune at the heap
+-- level: like the log and the blocks, the table refuses every SQL UPDATE,
+-- DELETE and TRUNCATE.  Nobody is granted more than reading it.
+CREATE TABLE phi_guard.audit_checkpoint (
+  block_no   pg_catalog.int8 NOT NULL,
+  block_hash pg_catalog.bytea NOT NULL,
+  entries    pg_catalog.int8 NOT NULL,
+  pruned_at  pg_catalog.timestamptz NOT NULL
+);
+COMMENT ON TABLE phi_guard.audit_checkpoint IS
+  'the last block removed by phi_audit_prune: the remaining chain continues from its block_hash; entries counts every entry up to it (SPEC §8)';
+SELECT pg_catalog.pg_extension_config_dump('phi_guard.audit_checkpoint', '');
+CREATE TRIGGER audit_checkpoint_append_only BEFORE UPDATE OR DELETE ON phi_guard.audit_checkpoint
+  FOR EACH ROW EXECUTE FUNCTION phi_guard.audit_append_only();
+CREATE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON phi_guard.audit_checkpoint
+  FOR EACH STATEMENT EXECUTE FUNCTION phi_guard.audit_append_only();
+
+-- Not SECURITY DEFINER: the C function checks that the caller has the
+-- privileges of phi_audit_admin, reads as the tables' owner and removes
+-- rows below the SQL level, so the append-only triggers stay in force.
+CREATE FUNCTION phi_guard.phi_audit_prune(upto_block pg_catalog.int8,
+                                          archive_digest pg_catalog.jsonb)
+  RETURNS pg_catalog.int8
+  AS 'MODULE_PATHNAME', 'phi_guard_audit_prune'
+  LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.jsonb) IS
+  'removes sealed blocks up to upto_block and their entries once archive_digest (phi_audit_digest of that block) matches and they are older than phi_guard.audit_min_retention; returns the entries removed; requires phi_audit_admin';
+
+REVOKE ALL ON phi_guard.audit_checkpoint FROM PUBLIC;
+REVOKE ALL ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.jsonb) FROM PUBLIC;
+GRANT SELECT ON phi_guard.audit_checkpoint TO phi_auditor;
+GRANT EXECUTE ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.jsonb) TO phi_audit_admin;
 
 
 ------------------------------------------------------------------------

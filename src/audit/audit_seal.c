@@ -10,6 +10,12 @@
  * transaction or rolled-back savepoint leaves nothing, a committed one is
  * wholly inside.  A transaction still running (long, or prepared for 2PC)
  * only holds xid_hi back; its entries go into a later block.
+ *
+ * After a prune (prune.c) the chain starts from the checkpoint, the last
+ * pruned block (audit_checkpoint): the next block after it has its hash as
+ * prev_hash, and entry counts stay cumulative.  Sealing, verification and
+ * the digest read the checkpoint in the same snapshot as the blocks; prune
+ * takes the sealers' lock, so a seal never sees half a prune.
  */
 #include "postgres.h"
 
@@ -28,6 +34,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -49,14 +56,80 @@ getu64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
 	return *isnull ? 0 : DatumGetUInt64(d);
 }
 
-static void
-require_read_committed(const char *fn)
+/* A 32-byte hash column into dst; false when NULL or of another length. */
+static bool
+copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		x = SPI_getbinval(t, d, col, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(x);
+	if (VARSIZE_ANY_EXHDR(b) != PHIC_HASH_LEN)
+		return false;
+	memcpy(dst, VARDATA_ANY(b), PHIC_HASH_LEN);
+	return true;
+}
+
+void
+audit_require_read_committed(const char *fn)
 {
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("%s must run in a READ COMMITTED transaction", fn),
 				 errdetail("A transaction snapshot could predate blocks sealed since.")));
+}
+
+/*
+ * The checkpoint (seal.h).  The table is absent while the extension's
+ * schema is older than 0.3.0: nothing was pruned then.
+ */
+bool
+audit_checkpoint_read(AuditCheckpoint *cp, bool read_only)
+{
+	bool		isnull;
+	bool		ok = true;
+
+	memset(cp, 0, sizeof(*cp));
+	if (!OidIsValid(catalog_relid("audit_checkpoint")))
+		return true;
+	(void) spi_run("SELECT block_no, block_hash, entries FROM phi_guard.audit_checkpoint "
+				   "ORDER BY block_no DESC LIMIT 1", 0, NULL, NULL, NULL, read_only);
+	if (SPI_processed == 0)
+		return true;
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		int64		no = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		int64		n;
+
+		if (isnull || no <= 0)
+			ok = false;
+		else
+			cp->block_no = (uint64) no;
+		if (!copy_hash(cp->hash, t, d, 2))
+			ok = false;
+		n = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+		if (isnull || n < 0)
+			ok = false;
+		else
+			cp->entries = (uint64) n;
+	}
+	return ok;
+}
+
+/* As audit_checkpoint_read, but a malformed checkpoint is an ERROR (seal.h). */
+void
+audit_checkpoint_require(AuditCheckpoint *cp, bool read_only)
+{
+	if (!audit_checkpoint_read(cp, read_only))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the audit checkpoint is malformed"),
+				 errhint("Run phi_audit_verify() to examine the chain.")));
 }
 
 /*
@@ -119,7 +192,7 @@ audit_seal(bool wait, uint64 *horizon)
 	Oid			block_rel = catalog_relid_required("audit_block", "audit block table");
 	Oid			log_rel = catalog_relid_required("audit_log", "audit log table");
 
-	require_read_committed("phi_audit_seal()");
+	audit_require_read_committed("phi_audit_seal()");
 	*horizon = 0;
 	/* sealers serialise on audit_block; the worker never waits for a lock */
 	if (wait)
@@ -148,6 +221,16 @@ audit_seal(bool wait, uint64 *horizon)
 	}
 	else
 	{
+		AuditCheckpoint cp;
+
+		/*
+		 * No block: the chain starts at block 1, or after the checkpoint when
+		 * every block was pruned.  The first block starts at the smallest
+		 * entry left (what a prune left is above the pruned blocks' range).
+		 */
+		audit_checkpoint_require(&cp, false);
+		block_no = cp.block_no + 1;
+		memcpy(prev, cp.hash, PHIC_HASH_LEN);
 		values[0] = UInt64GetDatum(hi);
 		(void) spi_run("SELECT pg_catalog.min(xid) FROM phi_guard.audit_log "
 					   "WHERE xid OPERATOR(pg_catalog.<) $1", 1, types, values, NULL, false);
@@ -315,32 +398,18 @@ fail(Verdict *v, uint64 block, const char *fmt,...)
 	v->bad_block = (int64) block;
 }
 
-static bool
-copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col)
-{
-	bool		isnull;
-	Datum		x = SPI_getbinval(t, d, col, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return false;
-	b = DatumGetByteaPP(x);
-	if (VARSIZE_ANY_EXHDR(b) != PHIC_HASH_LEN)
-		return false;
-	memcpy(dst, VARDATA_ANY(b), PHIC_HASH_LEN);
-	return true;
-}
-
-/* Check the hashes gathered for block b and its links to its predecessor. */
+/*
+ * Check the hashes gathered for block b and its links to its predecessor
+ * (for the first block left: first_prev, the checkpoint's hash or zeros).
+ */
 static void
-finish_block(Verdict *v, SealedBlock *blocks, int64 bi, StringInfo hashes, uint64 count)
+finish_block(Verdict *v, SealedBlock *blocks, int64 bi, const uint8 *first_prev,
+			 StringInfo hashes, uint64 count)
 {
 	SealedBlock	   *b = &blocks[bi];
-	uint8		expect_prev[PHIC_HASH_LEN] = {0};
+	const uint8 *expect_prev = bi > 0 ? blocks[bi - 1].hash : first_prev;
 	uint8		h[PHIC_HASH_LEN];
 
-	if (bi > 0)
-		memcpy(expect_prev, blocks[bi - 1].hash, PHIC_HASH_LEN);
 	if (memcmp(b->prev, expect_prev, PHIC_HASH_LEN) != 0)
 		fail(v, b->no, "block %llu: prev_hash is not the previous block's hash",
 			 (unsigned long long) b->no);
@@ -377,10 +446,78 @@ block_of(const SealedBlock *blocks, int64 nblocks, uint64 xid)
 	return -1;
 }
 
+/* The last audit_prune entry seen: what the checkpoint must hold. */
+typedef struct PruneSeen
+{
+	int64		block;			/* 0: none seen */
+	int64		entries;
+	char		hash[2 * PHIC_HASH_LEN + 1];
+} PruneSeen;
+
+/* The value of key in object c, or NULL; nested: an object, else a scalar. */
+static JsonbValue *
+json_key(JsonbContainer *c, const char *key, bool nested)
+{
+	JsonbValue *j = getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+
+	if (j == NULL || (j->type == jbvBinary) != nested)
+		return NULL;
+	return j;
+}
+
+/*
+ * Note an entry whose hash matched if it is an audit_prune entry (a cheap
+ * text test first, then the parsed record): keep the one naming the highest
+ * block.  The test cannot match inside a JSON string: its quotes would be
+ * escaped there.
+ */
+static void
+note_prune(PruneSeen *seen, const char *r, int rlen)
+{
+	static const char needle[] = "\"kind\":\"audit_prune\"";
+	const int	nlen = sizeof(needle) - 1;
+	const char *p = r;
+	const char *end = r + rlen;
+	Jsonb	   *rec;
+	JsonbValue *kind,
+			   *detail,
+			   *jb,
+			   *jh,
+			   *je;
+	int64		block;
+
+	while ((p = memchr(p, '"', end - p)) != NULL &&
+		   (end - p < nlen || memcmp(p, needle, nlen) != 0))
+		p++;
+	if (p == NULL)
+		return;
+	rec = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(r, rlen))));
+	kind = json_key(&rec->root, "kind", false);
+	if (kind == NULL || kind->type != jbvString ||
+		kind->val.string.len != 11 || memcmp(kind->val.string.val, "audit_prune", 11) != 0 ||
+		(detail = json_key(&rec->root, "detail", true)) == NULL)
+		return;
+	jb = json_key(detail->val.binary.data, "block", false);
+	jh = json_key(detail->val.binary.data, "block_hash", false);
+	je = json_key(detail->val.binary.data, "entries", false);
+	if (!jb || jb->type != jbvNumeric || !jh || jh->type != jbvString ||
+		jh->val.string.len != 2 * PHIC_HASH_LEN || !je || je->type != jbvNumeric)
+		return;
+	block = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(jb->val.numeric)));
+	if (block <= seen->block)
+		return;
+	seen->block = block;
+	seen->entries = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(je->val.numeric)));
+	memcpy(seen->hash, jh->val.string.val, 2 * PHIC_HASH_LEN);
+	seen->hash[2 * PHIC_HASH_LEN] = '\0';
+}
+
 /*
  * Two passes over the log, both with the caller's snapshot: every record
  * against its entry_hash in physical order (no sort of whole records), then
- * (xid, id, entry_hash) sorted, to rebuild each block's hash.
+ * (xid, id, entry_hash) sorted, to rebuild each block's hash.  The chain
+ * starts after the checkpoint, which must agree with the last audit_prune
+ * entry; blocks and entries are counted from block 1 (cumulative).
  */
 static Verdict
 verify_chain(Jsonb *digest)
@@ -393,9 +530,17 @@ verify_chain(Jsonb *digest)
 	StringInfoData hashes;
 	Portal		cur;
 	bool		isnull;
+	AuditCheckpoint cp;
+	PruneSeen	pruned = {0, 0, ""};
+	char		cp_hex[2 * PHIC_HASH_LEN + 1];
 
-	/* blocks and entries are read with one snapshot, the caller's */
+	/* checkpoint, blocks and entries: one snapshot, the caller's */
 	SPI_connect();
+	if (!audit_checkpoint_read(&cp, true))
+		fail(&v, cp.block_no + 1, "the checkpoint (block %llu) is malformed",
+			 (unsigned long long) cp.block_no);
+	format_hex_into(cp_hex, cp.hash, PHIC_HASH_LEN);
+	v.entries = (int64) cp.entries;
 	(void) spi_run("SELECT block_no, xid_lo, xid_hi, entries, prev_hash, block_hash "
 				   "FROM phi_guard.audit_block ORDER BY block_no", 0, NULL, NULL, NULL, true);
 	nblocks = (int64) SPI_processed;
@@ -412,15 +557,16 @@ verify_chain(Jsonb *digest)
 		b->entries = getu64(t, d, 4, &isnull);
 		if (!copy_hash(b->prev, t, d, 5) || !copy_hash(b->hash, t, d, 6))
 			fail(&v, b->no, "block %llu: malformed hash column", (unsigned long long) b->no);
-		if (b->no != (uint64) i + 1)
-			fail(&v, (uint64) i + 1, "block %lld is missing", (long long) i + 1);
+		if (b->no != cp.block_no + (uint64) i + 1)
+			fail(&v, cp.block_no + (uint64) i + 1, "block %llu is missing",
+				 (unsigned long long) (cp.block_no + (uint64) i + 1));
 		if (b->lo >= b->hi)
 			fail(&v, b->no, "block %llu: empty xid range", (unsigned long long) b->no);
 		if (i > 0 && b->lo != blocks[i - 1].hi)
 			fail(&v, b->no, "block %llu: xid_lo is not the previous block's xid_hi",
 				 (unsigned long long) b->no);
 	}
-	v.blocks = nblocks;
+	v.blocks = (int64) cp.block_no + nblocks;
 	SPI_freetuptable(SPI_tuptable);
 
 	/* pass 1: each record against its entry_hash */
@@ -449,7 +595,10 @@ verify_chain(Jsonb *digest)
 			if (copy_hash(stored, t, d, 4) &&
 				phic_sha256(u, u == r ? (size_t) rlen : strlen(u), computed) == PHIC_OK &&
 				memcmp(stored, computed, PHIC_HASH_LEN) == 0)
+			{
+				note_prune(&pruned, r, rlen);
 				continue;
+			}
 			b = block_of(blocks, nblocks, xid);
 			fail(&v, b >= 0 ? blocks[b].no : 0,
 				 "%sentry (xid %llu, id %lld): entry_hash does not match record",
@@ -480,7 +629,7 @@ verify_chain(Jsonb *digest)
 			/* close blocks that end before this entry */
 			while (bi < nblocks && xid >= blocks[bi].hi)
 			{
-				finish_block(&v, blocks, bi, &hashes, in_block);
+				finish_block(&v, blocks, bi, cp.hash, &hashes, in_block);
 				bi++;
 				in_block = 0;
 			}
@@ -503,9 +652,17 @@ verify_chain(Jsonb *digest)
 	SPI_cursor_close(cur);
 	for (; bi < nblocks; bi++)
 	{
-		finish_block(&v, blocks, bi, &hashes, in_block);
+		finish_block(&v, blocks, bi, cp.hash, &hashes, in_block);
 		in_block = 0;
 	}
+
+	/* the checkpoint is what the last prune recorded in the chain */
+	if ((cp.block_no > 0 || pruned.block > 0) &&
+		(pruned.block != (int64) cp.block_no || pruned.entries != (int64) cp.entries ||
+		 pg_strcasecmp(pruned.hash, cp_hex) != 0))
+		fail(&v, cp.block_no + 1,
+			 "the checkpoint (block %llu) does not match the last audit_prune entry (block %lld)",
+			 (unsigned long long) cp.block_no, (long long) pruned.block);
 
 	if (digest != NULL)
 	{
@@ -526,15 +683,22 @@ verify_chain(Jsonb *digest)
 		dblock = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(jb->val.numeric)));
 		dentries = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(je->val.numeric)));
 		hex = pnstrdup(jh->val.string.val, jh->val.string.len);
-		if (dblock > nblocks)
-			fail(&v, nblocks + 1, "the chain ends at block %lld but the digest names block %lld",
-				 (long long) nblocks, (long long) dblock);
+		if (dblock > v.blocks)
+			fail(&v, v.blocks + 1, "the chain ends at block %lld but the digest names block %lld",
+				 (long long) v.blocks, (long long) dblock);
+		else if (dblock > 0 && dblock < (int64) cp.block_no)
+			fail(&v, dblock, "block %lld was pruned; the chain starts after block %llu",
+				 (long long) dblock, (unsigned long long) cp.block_no);
 		else if (dblock > 0)
 		{
 			char		have[2 * PHIC_HASH_LEN + 1];
 
-			format_hex_into(have, blocks[dblock - 1].hash, PHIC_HASH_LEN);
-			for (int64 i = 0; i < dblock; i++)
+			/* the checkpoint's block, or one left after it */
+			memcpy(have, cp_hex, sizeof(have));
+			total = (int64) cp.entries;
+			if (dblock > (int64) cp.block_no)
+				format_hex_into(have, blocks[dblock - cp.block_no - 1].hash, PHIC_HASH_LEN);
+			for (int64 i = 0; i < dblock - (int64) cp.block_no; i++)
 				total += (int64) blocks[i].entries;
 			if (pg_strcasecmp(have, hex) != 0)
 				fail(&v, dblock, "block %lld differs from the digest", (long long) dblock);
@@ -576,7 +740,11 @@ phi_guard_audit_verify(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(phi_guard_audit_digest);
 
-/* phi_audit_digest() returns jsonb: the newest block, to keep elsewhere. */
+/*
+ * phi_audit_digest() returns jsonb: the newest block, to keep elsewhere;
+ * entries counts from block 1, pruned blocks included.  When every block
+ * was pruned, the checkpoint's block (sealed_at null: it is gone).
+ */
 Datum
 phi_guard_audit_digest(PG_FUNCTION_ARGS)
 {
@@ -584,18 +752,31 @@ phi_guard_audit_digest(PG_FUNCTION_ARGS)
 				sealed;
 	bool		isnull;
 	char		hex[2 * PHIC_HASH_LEN + 1] = {0};
-	int64		block = 0,
-				total = 0;
+	int64		block,
+				total;
+	AuditCheckpoint cp;
 
 	/* allocated out here: SPI_finish frees what is allocated inside */
 	initStringInfo(&sealed);
 	SPI_connect();
+	/*
+	 * Checkpoint and blocks in one fresh snapshot (a prune changes both at
+	 * once; a seal just made in this transaction is seen).
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	audit_checkpoint_require(&cp, true);
+	block = (int64) cp.block_no;
+	total = (int64) cp.entries;
+	if (cp.block_no > 0)
+		format_hex_into(hex, cp.hash, PHIC_HASH_LEN);
+	else
+		memset(hex, '0', 2 * PHIC_HASH_LEN);
 	(void) spi_run("SELECT block_no, block_hash, "
 				   "(SELECT pg_catalog.sum(entries) FROM phi_guard.audit_block)::int8, "
 				   "sealed_at "
 				   "FROM phi_guard.audit_block ORDER BY block_no DESC LIMIT 1",
-				   0, NULL, NULL, NULL, false);
-	memset(hex, '0', 2 * PHIC_HASH_LEN);
+				   0, NULL, NULL, NULL, true);
+	PopActiveSnapshot();
 	if (SPI_processed > 0)
 	{
 		HeapTuple	t = SPI_tuptable->vals[0];
@@ -606,7 +787,7 @@ phi_guard_audit_digest(PG_FUNCTION_ARGS)
 		block = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
 		if (copy_hash(h, t, d, 2))
 			format_hex_into(hex, h, PHIC_HASH_LEN);
-		total = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+		total += DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
 		at = SPI_getbinval(t, d, 4, &isnull);
 		if (!isnull)
 			format_utc_timestamp(&sealed, DatumGetTimestampTz(at));

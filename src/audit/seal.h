@@ -1,11 +1,17 @@
 /*
- * seal.h — sealing committed entries into blocks (audit_seal.c); internal
- * to src/audit.
+ * seal.h — sealing committed entries into blocks, the checkpoint that
+ * pruning leaves behind (audit_seal.c), and pruning (prune.c); internal to
+ * src/audit, except the retention setting and its check, which
+ * src/phi_guard.c registers.
  */
 #ifndef PHI_GUARD_AUDIT_SEAL_H
 #define PHI_GUARD_AUDIT_SEAL_H
 
 #include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "core/chain.h"
 
 /*
  * Seal every committed entry below the current horizon into one new
@@ -16,5 +22,35 @@
  * taken (the worker).
  */
 extern int64 audit_seal(bool wait, uint64 *horizon);
+
+/* Raise 25001 unless the transaction is READ COMMITTED (fn: its name). */
+extern void audit_require_read_committed(const char *fn);
+
+/*
+ * The last pruned block (phi_guard.audit_checkpoint): the chain's remaining
+ * blocks continue from it.  block_no 0 (and a zero hash, 0 entries): never
+ * pruned.  entries counts every entry up to and including block_no.
+ */
+typedef struct AuditCheckpoint
+{
+	uint64		block_no;
+	uint8		hash[PHIC_HASH_LEN];
+	uint64		entries;
+} AuditCheckpoint;
+
+/*
+ * Read the checkpoint into *cp, inside an SPI connection; read_only: with
+ * the calling statement's snapshot (else a fresh one).  Returns false when
+ * the stored row is malformed (cp then holds what could be read).
+ */
+extern bool audit_checkpoint_read(AuditCheckpoint *cp, bool read_only);
+
+/* As audit_checkpoint_read, but a malformed checkpoint is an ERROR (XX001). */
+extern void audit_checkpoint_require(AuditCheckpoint *cp, bool read_only);
+
+/* phi_guard.audit_min_retention (prune.c): interval text, superuser-set */
+#define AUDIT_MIN_RETENTION_DEFAULT "6 years"
+extern char *phi_guard_audit_min_retention;
+extern bool audit_min_retention_check(char **newval, void **extra, GucSource source);
 
 #endif

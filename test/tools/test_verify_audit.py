@@ -105,6 +105,7 @@ class Chain:
             layout = self.LAYOUT
         self.entries = [entry(x, i) for x, ids in layout for i in ids]
         self.blocks = []
+        self.checkpoint = None      # after prune(): (block_no, hash, entries)
         self.seal(bounds if bounds is not None else self.BOUNDS)
 
     def sorted_entries(self):
@@ -151,8 +152,31 @@ class Chain:
                 "system_identifier": "7380000000000000001",
                 "sealed_at": "2024-06-01T12:%02d:00.123456+00:00" % no}
 
+    def prune(self, upto, xid, eid=1, forge_entries=0):
+        """What phi_audit_prune does (SPEC section 8): write an audit_prune
+        entry (xid, eid) naming block upto, drop blocks 1..upto and their
+        entries and keep the checkpoint.  forge_entries: a tamperer's
+        consistent lie about the entries up to upto (checkpoint and entry
+        agree, the chain before does not)."""
+        b = self.block(upto)
+        total = sum(x["entries"] for x in self.blocks
+                    if x["block_no"] <= upto) + forge_entries
+        if self.checkpoint is not None:
+            total += self.checkpoint[2]
+        detail = {"block": upto, "block_hash": b["block_hash"].hex(),
+                  "entries": total, "from_block": self.blocks[0]["block_no"],
+                  "blocks_removed": upto - self.blocks[0]["block_no"] + 1,
+                  "entries_removed": 0, "min_retention": "6 years"}
+        self.entries.append(entry(xid, eid, make_record(
+            xid, eid, kind="audit_prune", table="phi_guard.audit_log",
+            row_key=None, columns=None, detail=detail)))
+        self.entries = [e for e in self.entries if e["xid"] >= b["xid_hi"]]
+        self.blocks = [x for x in self.blocks if x["block_no"] > upto]
+        self.checkpoint = (upto, b["block_hash"], total)
+
     def write(self, directory, sort=True):
-        """Write audit_log.csv / audit_block.csv like psql's \\copy."""
+        """Write audit_log.csv / audit_block.csv (and audit_checkpoint.csv
+        after a prune) like psql's \\copy."""
         rows = self.sorted_entries() if sort else self.entries
         with open(os.path.join(directory, "audit_log.csv"), "w",
                   encoding="utf-8", newline="") as f:
@@ -170,6 +194,13 @@ class Chain:
                 w.writerow([b["block_no"], b["xid_lo"], b["xid_hi"],
                             b["entries"], b["prev_hash"].hex(),
                             b["block_hash"].hex(), b["sealed_at"]])
+        if self.checkpoint is not None:
+            with open(os.path.join(directory, "audit_checkpoint.csv"), "w",
+                      encoding="utf-8", newline="") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(["block_no", "block_hash", "entries", "pruned_at"])
+                no, bh, n = self.checkpoint
+                w.writerow([no, bh.hex(), n, "2030-06-01 00:00:00+00"])
 
 
 class Base(unittest.TestCase):
@@ -527,6 +558,143 @@ class AccessEntryTest(Base):
                                        "--disclosures", "patients.ssn:1")
         self.assertEqual(code, 1)
         self.assertIsNone(json.loads(out)["disclosures"])
+
+
+class RetentionTest(Base):
+    """Exports taken before and after phi_audit_prune verify as one chain
+    (SPEC section 8); gaps, forged checkpoints and forks are found."""
+
+    def export(self, name):
+        d = os.path.join(self.dir, name)
+        os.mkdir(d)
+        self.chain.write(d)
+        return d
+
+    def reseal_after_prune(self):
+        """Seal block 6 after a prune of blocks up to 3 (blocks 4, 5 kept)."""
+        prev = self.chain.block(5)["block_hash"]
+        members = sorted((e for e in self.chain.entries
+                          if 1014 <= e["xid"] < 1018),
+                         key=lambda e: (e["xid"], e["id"]))
+        self.chain.blocks.append({
+            "block_no": 6, "xid_lo": 1014, "xid_hi": 1018,
+            "entries": len(members), "prev_hash": prev,
+            "block_hash": block_hash(prev, 6, len(members),
+                                     [e["entry_hash"] for e in members]),
+            "sealed_at": "2024-06-01 12:06:00.123456+00"})
+
+    def test_pruned_export_verifies_alone(self):
+        self.chain.prune(3, 1017)
+        after = self.export("after")
+        res = va.verify_export(after)
+        self.assertTrue(res.ok, res.problem)
+        # cumulative, as phi_audit_verify counts: blocks 1..5, 18 entries
+        self.assertEqual((res.blocks, res.entries, res.unsealed), (5, 18, 4))
+        self.reseal_after_prune()
+        res = va.verify_export(self.export("sealed"))
+        self.assertTrue(res.ok, res.problem)
+        self.assertEqual((res.blocks, res.entries, res.unsealed), (6, 22, 0))
+
+    def test_export_prune_export_one_chain(self):
+        before = self.export("before")
+        self.chain.prune(3, 1017)
+        self.reseal_after_prune()
+        after = self.export("after")
+        for dirs in ([before, after], [after, before]):
+            res = va.verify_exports(dirs)
+            self.assertTrue(res.ok, res.problem)
+            self.assertEqual((res.blocks, res.entries), (6, 22))
+        code, out, err = self.run_tool("--export", before, "--export", after,
+                                       "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["entries"], 22)
+        self.assertIn("as one chain", err)
+
+    def test_digest_of_a_pruned_block_needs_the_older_export(self):
+        d2 = self.chain.digest(2)
+        before = self.export("before")
+        self.chain.prune(3, 1017)
+        after = self.export("after")
+        dg = (2, bytes.fromhex(d2["block_hash"]), d2["entries"])
+        self.assertTrue(va.verify_exports([before, after], dg).ok)
+        self.assertBad(va.verify_export(after, dg), 2, "was pruned")
+        d3 = (3, self.chain.checkpoint[1], self.chain.checkpoint[2])
+        self.assertTrue(va.verify_export(after, d3).ok)
+
+    def test_gap_between_exports(self):
+        full = Chain()
+        self.chain.blocks = self.chain.blocks[:2]
+        self.chain.entries = [e for e in self.chain.entries
+                              if e["xid"] < 1006]
+        early = self.export("early")
+        self.chain = full
+        self.chain.prune(3, 1017)
+        after = self.export("after")
+        res = va.verify_exports([early, after])
+        self.assertBad(res, 3, "blocks 3..3 are in no export")
+        code, out, _ = self.run_tool("--export", early, "--export", after,
+                                     "--json")
+        self.assertEqual(code, 1)
+
+    def test_checkpoint_changed(self):
+        self.chain.prune(3, 1017)
+        after = self.export("after")
+        path = os.path.join(after, "audit_checkpoint.csv")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        no, bh, n = self.chain.checkpoint
+        for old, new, words in (
+                (bh.hex(), "ab" * 32, ("block 4", "checkpoint")),
+                (",%d," % n, ",%d," % (n + 1), ("audit_prune",))):
+            with self.subTest(changed=words):
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text.replace(old, new))
+                self.assertBad(va.verify_export(after), 4, *words)
+        os.remove(path)
+        self.assertBad(va.verify_export(after), 1, "block 1 is missing")
+
+    def test_consistent_forged_checkpoint_caught_by_older_export(self):
+        before = self.export("before")
+        self.chain.prune(3, 1017, forge_entries=5)
+        after = self.export("after")
+        self.assertTrue(va.verify_export(after).ok)
+        self.assertBad(va.verify_exports([before, after]), 3,
+                       "checkpoint", "is not block 3")
+
+    def test_fork_after_the_checkpoint(self):
+        before = self.export("before")
+        e = self.chain.find(1013, 18)
+        e["record"] = e["record"].replace("treatment", "billing")
+        e["entry_hash"] = sha(e["record"].encode())
+        self.chain.seal(Chain.BOUNDS, start=5)
+        self.chain.prune(3, 1017)
+        after = self.export("after")
+        self.assertTrue(va.verify_export(after).ok)
+        self.assertBad(va.verify_exports([before, after]), 5,
+                       "block 5 differs")
+
+    def test_disclosures_outlive_the_prune(self):
+        e = self.chain.find(998, 1)
+        e["record"] = make_record(998, 1, kind="decrypt", table=None,
+                                  row_key=None, columns=None, detail={
+                                      "key": "patients", "phase": "final",
+                                      "access_id": "a1",
+                                      "rows": ["patients.ssn:42"]})
+        e["entry_hash"] = sha(e["record"].encode())
+        self.chain.seal(Chain.BOUNDS)
+        before = self.export("before")
+        self.chain.prune(3, 1017)
+        after = self.export("after")
+        code, out, err = self.run_tool("--export", after, "--json",
+                                       "--disclosures", "patients.ssn:42")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["disclosures"], [])
+        code, out, err = self.run_tool("--export", before, "--export", after,
+                                       "--json", "--disclosures",
+                                       "patients.ssn:42")
+        self.assertEqual(code, 0, err)
+        self.assertEqual([d["kind"] for d in json.loads(out)["disclosures"]],
+                         ["decrypt"])
 
 
 class InputTest(Base):
