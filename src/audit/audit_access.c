@@ -460,7 +460,7 @@ audit_queue_discard(int i, const char *why)
 	pfree(rows);
 	pfree(events);
 	LWLockAcquire(audit_shared->lock, LW_EXCLUSIVE);
-	audit_shared->dbs[i].written_max = 0;
+	pg_atomic_write_u64(&audit_shared->dbs[i].written_max, 0);
 	audit_shared->dbs[i].visit = false;
 	(void) audit_db_release_if_idle(i);
 	LWLockRelease(audit_shared->lock);

@@ -268,7 +268,7 @@ sweep(TimestampTz now, TimestampTz *next)
 		d = &s->dbs[i];
 		d->swept = true;
 		d->visit = true;
-		d->written_max = 1;		/* whatever it holds may be unsealed */
+		pg_atomic_write_u64(&d->written_max, 1);	/* whatever it holds may be unsealed */
 		d->next_seal = now;
 		in_flight++;
 		nfree--;

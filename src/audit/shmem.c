@@ -106,6 +106,8 @@ shmem_startup(void)
 		s->ndbs = phi_guard_max_active_databases;
 		s->ncells = phi_guard_access_queue_size;
 		memset(s->dbs, 0, s->ndbs * sizeof(AuditDb));
+		for (int i = 0; i < s->ndbs; i++)
+			pg_atomic_init_u64(&s->dbs[i].written_max, 0);
 		for (int i = 0; i < s->ncells; i++)
 			s->cells[i].next = i + 1 < s->ncells ? i + 1 : -1;
 		s->free_cell = 0;
@@ -152,6 +154,7 @@ audit_db_slot(Oid dboid, bool claim)
 		AuditDb    *d = &s->dbs[free_slot];
 
 		memset(d, 0, sizeof(*d));
+		pg_atomic_init_u64(&d->written_max, 0);
 		d->dboid = dboid;
 		d->state = AUDIT_WORKER_NONE;
 		d->first = d->last = -1;
@@ -163,9 +166,11 @@ audit_db_slot(Oid dboid, bool claim)
 }
 
 bool
-audit_db_unsealed(const AuditDb *d)
+audit_db_unsealed(AuditDb *d)
 {
-	return d->written_max != 0 && d->written_max >= d->sealed_below;
+	uint64		written_max = pg_atomic_read_u64(&d->written_max);
+
+	return written_max != 0 && written_max >= d->sealed_below;
 }
 
 bool
@@ -200,6 +205,16 @@ audit_wake_launcher(void)
 		SetLatch(latch);
 }
 
+/* Raise d's written_max to at least fxid (any lock mode). */
+static void
+raise_written_max(AuditDb *d, uint64 fxid)
+{
+	uint64		cur = pg_atomic_read_u64(&d->written_max);
+
+	while (cur < fxid && !pg_atomic_compare_exchange_u64(&d->written_max, &cur, fxid))
+		;
+}
+
 void
 audit_db_mark_written(uint64 fxid)
 {
@@ -209,6 +224,19 @@ audit_db_mark_written(uint64 fxid)
 
 	if (s == NULL || !OidIsValid(MyDatabaseId))
 		return;
+	/*
+	 * Every audited transaction comes here: the shared lock keeps the slot
+	 * (a slot is released only under the exclusive one) and the atomic
+	 * takes the raise, so writers do not queue on the lock.
+	 */
+	LWLockAcquire(s->lock, LW_SHARED);
+	i = audit_db_slot(MyDatabaseId, false);
+	if (i >= 0)
+		raise_written_max(&s->dbs[i], fxid);
+	LWLockRelease(s->lock);
+	if (i >= 0)
+		return;
+
 	LWLockAcquire(s->lock, LW_EXCLUSIVE);
 	i = audit_db_slot(MyDatabaseId, false);
 	if (i < 0)
@@ -217,7 +245,7 @@ audit_db_mark_written(uint64 fxid)
 		claimed = true;
 	}
 	if (i >= 0)
-		s->dbs[i].written_max = Max(s->dbs[i].written_max, fxid);
+		raise_written_max(&s->dbs[i], fxid);
 	else
 		s->sweep_requested = true;	/* every slot is taken: sweep later */
 	LWLockRelease(s->lock);

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
@@ -97,8 +98,11 @@ typedef struct AuditDb
 	uint64		pushed;			/* events queued since the slot was claimed */
 	uint64		written;		/* events written since then: the first
 								 * 'written' pushed ones (FIFO) are committed */
-	uint64		written_max;	/* newest transaction (FullTransactionId) that
-								 * wrote entries directly; 0: none */
+	pg_atomic_uint64 written_max;	/* newest transaction (FullTransactionId)
+									 * that wrote entries directly; 0: none.
+									 * Raised under the shared lock (every
+									 * audited transaction does), set and
+									 * read under the exclusive one */
 	uint64		sealed_below;	/* the last seal covered every xid below it */
 	TimestampTz next_seal;		/* the worker seals at or after this */
 	TimestampTz urgent_at;		/* the last intent queued; 0: none */
@@ -144,7 +148,7 @@ extern int	audit_db_slot(Oid dboid, bool claim);
 extern bool audit_db_release_if_idle(int i);
 
 /* Slot i has unsealed entries (or may have: see the sweep). */
-extern bool audit_db_unsealed(const AuditDb *d);
+extern bool audit_db_unsealed(AuditDb *d);
 
 /*
  * The latch to set so that slot i's events get written: its worker's, or

@@ -205,6 +205,11 @@ phi_guard_worker_main(Datum arg)
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	/*
+	 * ... which prices any plan with a sequential scan left in it above
+	 * jit_above_cost: compiling it would cost more CPU than the whole round.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
 	 * A backend waiting for its intent is woken only once the commit that
 	 * wrote it is flushed: one flush for every intent of the transaction.
 	 */
