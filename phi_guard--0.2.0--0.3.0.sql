@@ -1644,3 +1644,11 @@ GRANT SELECT ON phi_guard.audit_checkpoint TO phi_auditor;
 GRANT EXECUTE ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.jsonb) TO phi_audit_admin;
 
 -- end of section: audit retention
+
+-- ---------------------------------------------------------------------
+-- Functions that choose a key by the context's tenant run in the leader
+-- only: a parallel worker holds no context and would choose the shared key
+-- ---------------------------------------------------------------------
+ALTER FUNCTION phi_guard.phi_encrypt(pg_catalog.text, pg_catalog.text, pg_catalog.text) PARALLEL RESTRICTED;
+ALTER FUNCTION phi_guard.phi_encrypt(pg_catalog.bytea, pg_catalog.text, pg_catalog.text) PARALLEL RESTRICTED;
+ALTER FUNCTION phi_guard.phi_blind_index(pg_catalog.text, pg_catalog.text, pg_catalog.int4) PARALLEL RESTRICTED;

@@ -263,6 +263,23 @@ INSERT INTO regress_ad_seen
 COMMIT;
 INSERT INTO regress_ad_seen SELECT 'no context', '(shared)', phi_blind_index('111-11-1111', 'regress_tk');
 SELECT who, key_tenant, count(*) OVER (PARTITION BY bidx) AS same_bidx FROM regress_ad_seen ORDER BY who;
+-- parallel query: a worker holds no context, so the functions that choose
+-- a key by the context's tenant run in the leader (parallel restricted),
+-- and a parallel-safe wrapper around them is refused (0A000) rather than
+-- falling back to the shared key
+CREATE FUNCTION regress_ad_wrap(v text) RETURNS phi_guard.phi_ciphertext
+  LANGUAGE plpgsql PARALLEL SAFE AS $$BEGIN RETURN phi_guard.phi_encrypt(v, 'regress_tk'); END$$;
+BEGIN;
+SELECT phi_set_context(:'tok_a');
+SET LOCAL force_parallel_mode = on;
+SELECT (SELECT tenant FROM phi_guard.key_status WHERE id = phi_ciphertext_key_id(c)) AS key_tenant,
+       b = (SELECT bidx FROM regress_ad_seen WHERE who = 'acme') AS acme_bidx
+  FROM (SELECT phi_encrypt('x', 'regress_tk') AS c, phi_blind_index('111-11-1111', 'regress_tk') AS b) s;
+\set VERBOSITY terse
+SELECT phi_ciphertext_key_id(regress_ad_wrap('x')) IS NOT NULL AS encrypted_in_a_worker;
+\set VERBOSITY default
+ROLLBACK;
+DROP FUNCTION regress_ad_wrap(text);
 -- a protected table (row security forced, the owner sees no row without
 -- a context): the migration still reaches every row, and the table stays
 -- protected

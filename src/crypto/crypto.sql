@@ -61,7 +61,7 @@ CREATE FUNCTION phi_guard.phi_encrypt(plaintext pg_catalog.text, key_name pg_cat
                                       aad pg_catalog.text DEFAULT NULL)
   RETURNS phi_guard.phi_ciphertext
   AS 'MODULE_PATHNAME', 'phi_guard_encrypt_text'
-  LANGUAGE C VOLATILE PARALLEL SAFE;
+  LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION phi_guard.phi_encrypt(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
   'AES-256-GCM encryption under the active version of key_name, bound to aad; requires phi_encryptor';
 
@@ -69,7 +69,7 @@ CREATE FUNCTION phi_guard.phi_encrypt(plaintext pg_catalog.bytea, key_name pg_ca
                                       aad pg_catalog.text DEFAULT NULL)
   RETURNS phi_guard.phi_ciphertext
   AS 'MODULE_PATHNAME', 'phi_guard_encrypt_bytea'
-  LANGUAGE C VOLATILE PARALLEL SAFE;
+  LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION phi_guard.phi_encrypt(pg_catalog.bytea, pg_catalog.text, pg_catalog.text) IS
   'AES-256-GCM encryption of bytes under the active version of key_name; requires phi_encryptor';
 

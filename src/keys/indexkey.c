@@ -128,7 +128,7 @@ indexkey_get(const char *name, int len)
 
 	memset(&kn, 0, sizeof(kn));
 	keystore_name(name, len, kn.name);
-	tenant = keyring_tenant_of_name(context_tenant_id(), kn.name);
+	tenant = keyring_tenant_of_name(keyring_choosing_tenant(), kn.name);
 	if (tenant)
 		strlcpy(kn.tenant, tenant, sizeof(kn.tenant));
 	keystore_ready(ks);

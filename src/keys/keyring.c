@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -345,10 +346,22 @@ keyring_for_tenant(const char *tenant, const char *name, int len)
 	return keyring_active_of(keyring_tenant_of_name(tenant, buf), buf, len);
 }
 
+const char *
+keyring_choosing_tenant(void)
+{
+	if (IsParallelWorker())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("phi_guard cannot choose a key by name in a parallel worker"),
+				 errdetail("The signed context, whose tenant chooses the key, is held by the leader process only."),
+				 errhint("Mark a function that calls phi_encrypt, phi_blind_index or phi_tokenize PARALLEL RESTRICTED.")));
+	return context_tenant_id();
+}
+
 KeyEntry *
 keyring_active(const char *name, int len)
 {
-	return keyring_for_tenant(context_tenant_id(), name, len);
+	return keyring_for_tenant(keyring_choosing_tenant(), name, len);
 }
 
 typedef struct NameCallCache

@@ -142,6 +142,15 @@ extern KeyEntry *keyring_active_of(const char *tenant, const char *name, int len
  */
 extern KeyEntry *keyring_for_tenant(const char *tenant, const char *name, int len);
 
+/*
+ * keyring.c: the tenant whose key of a name a call chooses, the signed
+ * context's (NULL: none).  A parallel worker holds no context and would
+ * fall back to shared keys: there it raises 0A000 instead (the SQL
+ * functions that choose are PARALLEL RESTRICTED; this covers a
+ * parallel-safe wrapper around them).
+ */
+extern const char *keyring_choosing_tenant(void);
+
 /* keyring.c: keyring_for_tenant for the signed context's tenant (phi_encrypt). */
 extern KeyEntry *keyring_active(const char *name, int len);
 

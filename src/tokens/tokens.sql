@@ -46,7 +46,7 @@ CREATE FUNCTION phi_guard.phi_blind_index(value pg_catalog.text, key_name pg_cat
                                           bits pg_catalog.int4 DEFAULT 32)
   RETURNS pg_catalog.int8
   AS 'MODULE_PATHNAME', 'phi_guard_blind_index'
-  LANGUAGE C STABLE PARALLEL SAFE;
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION phi_guard.phi_blind_index(pg_catalog.text, pg_catalog.text, pg_catalog.int4) IS
   'first bits (8..63) of HMAC-SHA256 under the key name''s blind-index subkey, for equality search';
 
