@@ -275,6 +275,29 @@ SELECT regress_try($$SELECT * FROM phi_guard.phi_disclosures('patients.ssn:1')$$
 SET ROLE regress_dx_nobody;
 SELECT regress_try($$SELECT * FROM phi_guard.phi_disclosures('patients.ssn:1')$$) AS nobody;
 RESET ROLE;
+------------------------------------------------------------------------
+-- phi_guard.bulk_disclosure_limit (SPEC §8, superuser setting): under a
+-- context, a statement that would reveal more values fails with 54000
+-- before the value leaves; up to the limit it works; without a context, or
+-- at 0 (the default), there is no limit; each statement counts afresh
+------------------------------------------------------------------------
+SHOW phi_guard.bulk_disclosure_limit;
+SET phi_guard.bulk_disclosure_limit = 5;
+SET ROLE regress_dx_app;
+SELECT regress_try('SET phi_guard.bulk_disclosure_limit = 0') AS app_lifts_limit;
+BEGIN;
+SELECT phi_set_context(:'ada');
+SELECT count(phi_decrypt(ssn, 'patients.ssn:' || id)) AS five FROM regress_dx_patients WHERE id <= 5;
+SELECT count(phi_decrypt(ssn, 'patients.ssn:' || id)) AS five_again FROM regress_dx_patients WHERE id <= 5;
+SELECT regress_try($$SELECT count(phi_guard.phi_decrypt(ssn, 'patients.ssn:' || id)) FROM regress_dx_patients WHERE id <= 6$$) AS six;
+SELECT regress_try($$SELECT count(phi_guard.phi_decrypt(ssn, 'patients.ssn:' || id)) + count(phi_guard.phi_decrypt(note)) FROM regress_dx_patients WHERE id <= 3$$) AS three_and_three;
+SELECT regress_try($$SELECT count(phi_guard.phi_decrypt_masked(ssn, 'patients.ssn:' || id, 'ssn')) FROM regress_dx_patients WHERE id <= 6$$) AS masked_six;
+COMMIT;
+SELECT count(phi_decrypt(ssn, 'patients.ssn:' || id)) AS no_context_ten FROM regress_dx_patients WHERE id <= 10;
+RESET ROLE;
+RESET phi_guard.bulk_disclosure_limit;
+SELECT regress_try('SET phi_guard.bulk_disclosure_limit = -1') AS negative_limit;
+
 SELECT r.rolname,
        has_function_privilege(r.rolname, 'phi_guard.phi_disclosures(text, timestamptz)', 'EXECUTE') AS disclosures,
        has_function_privilege(r.rolname, 'phi_guard.phi_access_report(text, timestamptz)', 'EXECUTE') AS access_report

@@ -147,6 +147,14 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.bulk_disclosure_limit",
+							"Values one statement may reveal under a request context; 0: no limit.",
+							"A statement that would reveal more fails with SQLSTATE 54000 before the value leaves.",
+							&phi_guard_bulk_disclosure_limit,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("phi_guard.audit_min_retention",
 							   "Minimum age of an audit block before phi_audit_prune may remove it (an interval).",
 							   "HIPAA documentation is kept six years; \"0\" allows pruning any archived block.",

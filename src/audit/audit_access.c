@@ -62,6 +62,10 @@
 #define INTENT_WAIT_MS 5000		/* a durable access waits this long for its intent */
 
 int			phi_guard_access_rows_max = 1000;
+int			phi_guard_bulk_disclosure_limit = 0;
+
+/* values revealed under a context in the current statement (the bulk limit) */
+static int64 stmt_revealed = 0;
 int			phi_guard_access_audit = AUDIT_MODE_DURABLE;
 int			phi_guard_standby_access = AUDIT_STANDBY_LOG;
 
@@ -362,10 +366,27 @@ audit_access_reveal(char kind, uint32 key_id, const char *key_name,
 	const char *domain = kind == AUDIT_ACCESS_DETOKENIZE ? ref->domain : NULL;
 	int			i = pending_find(kind, key_id, domain);
 	Pending    *p = i >= 0 ? &pending[i] : NULL;
-	uint64		fp = refs_fingerprint(ref);
+	uint64		fp;
 	char	   *json = NULL;
 	bool		list;
 	bool		intent;
+
+	/* phi_guard.bulk_disclosure_limit: refused before the value leaves */
+	if (counted && phi_guard_bulk_disclosure_limit > 0 &&
+		stmt_revealed >= phi_guard_bulk_disclosure_limit && audit_in_context())
+	{
+		if (secret != NULL)
+			phic_wipe(secret, secret_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("statement would reveal more than %d protected values",
+						phi_guard_bulk_disclosure_limit),
+				 errdetail("phi_guard.bulk_disclosure_limit caps the values one statement may reveal under a request context."),
+				 errhint("Read fewer rows per statement, or have a superuser raise the limit.")));
+	}
+	if (counted)
+		stmt_revealed++;
+	fp = refs_fingerprint(ref);
 
 	/* a listed reference again: one more call */
 	if (p != NULL && refs_is_listed(&p->refs, ref, fp))
@@ -506,6 +527,15 @@ finish_hook(QueryDesc *qd)
 	PG_END_TRY();
 }
 
+/* A top-level statement ended: its accesses are queued, its count restarts. */
+static void
+statement_done(void)
+{
+	stmt_revealed = 0;
+	if (npending > 0)
+		flush_pending();
+}
+
 static void
 end_hook(QueryDesc *qd)
 {
@@ -513,8 +543,8 @@ end_hook(QueryDesc *qd)
 		prev_end(qd);
 	else
 		standard_ExecutorEnd(qd);
-	if (nesting == 0 && npending > 0)
-		flush_pending();
+	if (nesting == 0)
+		statement_done();
 }
 
 static void
@@ -537,14 +567,15 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		nesting--;
 	}
 	PG_END_TRY();
-	if (nesting == 0 && npending > 0)
-		flush_pending();
+	if (nesting == 0)
+		statement_done();
 }
 
 /* At the end of every transaction, committed or not. */
 static void
 flush_at_end(void)
 {
+	stmt_revealed = 0;
 	if (npending > 0)
 		flush_pending();
 }

@@ -146,6 +146,16 @@ audit_capture_who(AuditWho *who)
 	audit_copy_clipped(who->application_name, application_name, AUDIT_ROLE_LEN);
 }
 
+bool
+audit_in_context(void)
+{
+	AuditContextFields f = {false, NULL, NULL, NULL, NULL};
+
+	if (context_provider != NULL)
+		context_provider(&f);
+	return f.in_context;
+}
+
 /* Append s as a JSON string, or null when s is NULL or empty. */
 void
 audit_json_string(StringInfo buf, const char *s)

@@ -55,6 +55,9 @@ typedef struct AuditRecordParts
 /* Fill *who from the session and the registered context provider. */
 extern void audit_capture_who(AuditWho *who);
 
+/* Whether a request context is set (the provider says so). */
+extern bool audit_in_context(void);
+
 /*
  * Copy src (NULL: "") into dst of size bytes, shortened if need be at a
  * character boundary of the database encoding; always NUL-terminated.
