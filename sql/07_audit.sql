@@ -215,9 +215,50 @@ SELECT tamper, ok, problem FROM regress_case('rewrite the last block, with the d
 RESET session_replication_role;
 SELECT regress_problem() AS after_restoring;
 
+-- the verifier sorts the entries by (xid, id) in memory, or through SQL
+-- when they need more than maintenance_work_mem (48 bytes each: 1MB holds
+-- 21845); both give the same verdicts, also when an entry was moved to the
+-- heap's end (an update that changed nothing); a DEBUG message says which
+CREATE FUNCTION regress_problem_debug() RETURNS text LANGUAGE sql
+  SET client_min_messages = debug1 AS $$ SELECT regress_problem() $$;
+CREATE TABLE regress_bulk (id int PRIMARY KEY);
+SELECT phi_audit_enable('regress_bulk');
+INSERT INTO regress_bulk SELECT generate_series(1, 22000);
+SELECT phi_audit_seal() > 22000 AS sealed_bulk;
+SET session_replication_role = replica;
+UPDATE phi_guard.audit_log SET record = record
+ WHERE (xid, id) = (SELECT xid, id FROM phi_guard.audit_log ORDER BY xid, id LIMIT 1);
+SELECT ctid <> (SELECT min(ctid) FROM phi_guard.audit_log) AS first_entry_not_first_in_heap
+  FROM phi_guard.audit_log ORDER BY xid, id LIMIT 1;
+SELECT xid AS bulk_xid, id AS bulk_id FROM phi_guard.audit_log
+ WHERE record LIKE '%"table":"public.regress_bulk"%' ORDER BY xid, id OFFSET 100 LIMIT 1 \gset
+SELECT regress_problem_debug() AS in_memory;
+SET maintenance_work_mem = '1MB';
+SELECT regress_problem_debug() AS through_sql;
+-- a record and its hash edited: its block's hash no longer matches
+UPDATE phi_guard.audit_log SET record = record || ' ', entry_hash = sha256(convert_to(record || ' ', 'UTF8'))
+ WHERE (xid, id) = (:'bulk_xid', :bulk_id);
+SELECT regress_problem_debug() AS through_sql_edited;
+RESET maintenance_work_mem;
+SELECT regress_problem_debug() AS in_memory_edited;
+UPDATE phi_guard.audit_log SET record = rtrim(record), entry_hash = sha256(convert_to(rtrim(record), 'UTF8'))
+ WHERE (xid, id) = (:'bulk_xid', :bulk_id);
+-- the last block's count lowered to 1: the array, sized by the counts,
+-- grows past it in memory, or is dropped in the middle of the scan
+SELECT block_no AS bulk_block, entries AS bulk_entries FROM phi_guard.audit_block
+ ORDER BY block_no DESC LIMIT 1 \gset
+UPDATE phi_guard.audit_block SET entries = 1 WHERE block_no = :bulk_block;
+SELECT regress_problem_debug() AS in_memory_count;
+SET maintenance_work_mem = '1MB';
+SELECT regress_problem_debug() AS through_sql_count;
+RESET maintenance_work_mem;
+UPDATE phi_guard.audit_block SET entries = :bulk_entries WHERE block_no = :bulk_block;
+RESET session_replication_role;
+SELECT regress_problem() AS edit_undone;
+
 DROP FUNCTION regress_case(text, text, jsonb);
 DROP FUNCTION regress_restore();
-DROP TABLE regress_saved_log, regress_saved_block, regress_pat;
-DROP FUNCTION regress_entries(xid8), regress_problem();
+DROP TABLE regress_saved_log, regress_saved_block, regress_pat, regress_bulk;
+DROP FUNCTION regress_entries(xid8), regress_problem(), regress_problem_debug();
 REVOKE CREATE ON SCHEMA public FROM regress_owner;
 DROP ROLE regress_owner, regress_aadmin, regress_auditor;

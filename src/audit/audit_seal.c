@@ -1,6 +1,7 @@
 /*
- * audit_seal.c — chaining committed entries into blocks, verifying the
- * chain, and the digest an auditor keeps outside the database (SPEC §6).
+ * audit_seal.c — chaining committed entries into blocks, and the digest
+ * an auditor keeps outside the database (SPEC §6); verify.c checks the
+ * chain.
  *
  * Sealing uses transaction-id horizons, not locks on writers.  A block
  * covers xid_lo <= xid < xid_hi where xid_hi is the xmin of a snapshot taken
@@ -13,9 +14,9 @@
  *
  * After a prune (prune.c) the chain starts from the checkpoint, the last
  * pruned block (audit_checkpoint): the next block after it has its hash as
- * prev_hash, and entry counts stay cumulative.  Sealing, verification and
- * the digest read the checkpoint in the same snapshot as the blocks; prune
- * takes the sealers' lock, so a seal never sees half a prune.
+ * prev_hash, and entry counts stay cumulative.  Sealing, the digest and
+ * verification read the checkpoint in the same snapshot as the blocks;
+ * prune takes the sealers' lock, so a seal never sees half a prune.
  */
 #include "postgres.h"
 
@@ -27,8 +28,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "funcapi.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
@@ -48,20 +47,19 @@
 
 #define FETCH_BATCH 10000
 
-static uint64
-getu64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+/* An integer column of an SPI row (seal.h). */
+uint64
+audit_getu64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
 {
 	Datum		d = SPI_getbinval(tup, desc, col, isnull);
 
 	return *isnull ? 0 : DatumGetUInt64(d);
 }
 
-/* A 32-byte hash column into dst; false when NULL or of another length. */
-static bool
-copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col)
+/* A 32-byte bytea datum into dst (seal.h). */
+bool
+audit_hash_datum(uint8 *dst, Datum x, bool isnull)
 {
-	bool		isnull;
-	Datum		x = SPI_getbinval(t, d, col, &isnull);
 	bytea	   *b;
 
 	if (isnull)
@@ -71,6 +69,16 @@ copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col)
 		return false;
 	memcpy(dst, VARDATA_ANY(b), PHIC_HASH_LEN);
 	return true;
+}
+
+/* A 32-byte hash column of an SPI row into dst (seal.h). */
+bool
+audit_copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		x = SPI_getbinval(t, d, col, &isnull);
+
+	return audit_hash_datum(dst, x, isnull);
 }
 
 void
@@ -110,7 +118,7 @@ audit_checkpoint_read(AuditCheckpoint *cp, bool read_only)
 			ok = false;
 		else
 			cp->block_no = (uint64) no;
-		if (!copy_hash(cp->hash, t, d, 2))
+		if (!audit_copy_hash(cp->hash, t, d, 2))
 			ok = false;
 		n = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
 		if (isnull || n < 0)
@@ -203,7 +211,7 @@ audit_seal(bool wait, uint64 *horizon)
 	SPI_connect();
 	(void) spi_run("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
 				   0, NULL, NULL, NULL, false);
-	hi = getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	hi = audit_getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 	(void) spi_run("SELECT block_no, xid_hi, block_hash FROM phi_guard.audit_block "
 				   "ORDER BY block_no DESC LIMIT 1", 0, NULL, NULL, NULL, false);
@@ -212,8 +220,8 @@ audit_seal(bool wait, uint64 *horizon)
 		HeapTuple	t = SPI_tuptable->vals[0];
 		bytea	   *ph = DatumGetByteaPP(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull));
 
-		block_no = getu64(t, SPI_tuptable->tupdesc, 1, &isnull) + 1;
-		lo = getu64(t, SPI_tuptable->tupdesc, 2, &isnull);
+		block_no = audit_getu64(t, SPI_tuptable->tupdesc, 1, &isnull) + 1;
+		lo = audit_getu64(t, SPI_tuptable->tupdesc, 2, &isnull);
 		if (VARSIZE_ANY_EXHDR(ph) != PHIC_HASH_LEN)
 			elog(ERROR, "phi_guard: audit block %llu has a malformed hash",
 				 (unsigned long long) (block_no - 1));
@@ -234,7 +242,7 @@ audit_seal(bool wait, uint64 *horizon)
 		values[0] = UInt64GetDatum(hi);
 		(void) spi_run("SELECT pg_catalog.min(xid) FROM phi_guard.audit_log "
 					   "WHERE xid OPERATOR(pg_catalog.<) $1", 1, types, values, NULL, false);
-		lo = getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		lo = audit_getu64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			lo = hi;
 	}
@@ -357,387 +365,6 @@ phi_guard_audit_seal(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(audit_seal(true, &horizon));
 }
 
-/* ---------------------------------------------------------------------
- * Verification
- * --------------------------------------------------------------------- */
-
-typedef struct SealedBlock
-{
-	uint64		no,
-				lo,
-				hi,
-				entries;
-	uint8		prev[PHIC_HASH_LEN];
-	uint8		hash[PHIC_HASH_LEN];
-} SealedBlock;
-
-typedef struct Verdict
-{
-	bool		ok;
-	int64		blocks;
-	int64		entries;		/* sealed entries checked */
-	int64		bad_block;		/* 0: none, or an unsealed entry */
-	char		problem[256];	/* not palloc'd: outlives SPI_finish */
-} Verdict;
-
-static void
-fail(Verdict *v, uint64 block, const char *fmt,...) pg_attribute_printf(3, 4);
-
-static void
-fail(Verdict *v, uint64 block, const char *fmt,...)
-{
-	va_list		ap;
-
-	/* keep the problem of the earliest block; 0 (unsealed) comes last */
-	if (!v->ok && (block == 0 || (v->bad_block != 0 && (int64) block >= v->bad_block)))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(v->problem, sizeof(v->problem), fmt, ap);
-	va_end(ap);
-	v->ok = false;
-	v->bad_block = (int64) block;
-}
-
-/*
- * Check the hashes gathered for block b and its links to its predecessor
- * (for the first block left: first_prev, the checkpoint's hash or zeros).
- */
-static void
-finish_block(Verdict *v, SealedBlock *blocks, int64 bi, const uint8 *first_prev,
-			 StringInfo hashes, uint64 count)
-{
-	SealedBlock	   *b = &blocks[bi];
-	const uint8 *expect_prev = bi > 0 ? blocks[bi - 1].hash : first_prev;
-	uint8		h[PHIC_HASH_LEN];
-
-	if (memcmp(b->prev, expect_prev, PHIC_HASH_LEN) != 0)
-		fail(v, b->no, "block %llu: prev_hash is not the previous block's hash",
-			 (unsigned long long) b->no);
-	if (count != b->entries)
-		fail(v, b->no, "block %llu: holds %llu entries, records %llu",
-			 (unsigned long long) b->no, (unsigned long long) count,
-			 (unsigned long long) b->entries);
-	if (phic_block_hash(b->prev, b->no, count, (const uint8 *) hashes->data, h) != PHIC_OK)
-		errors_raise_core(PHIC_ERR_CRYPTO, "hash audit block");
-	if (memcmp(h, b->hash, PHIC_HASH_LEN) != 0)
-		fail(v, b->no, "block %llu: block_hash does not match its entries",
-			 (unsigned long long) b->no);
-	resetStringInfo(hashes);
-}
-
-/* The block whose range holds xid (binary search), or -1: unsealed or below. */
-static int64
-block_of(const SealedBlock *blocks, int64 nblocks, uint64 xid)
-{
-	int64		lo = 0,
-				hi = nblocks - 1;
-
-	while (lo <= hi)
-	{
-		int64		mid = (lo + hi) / 2;
-
-		if (xid < blocks[mid].lo)
-			hi = mid - 1;
-		else if (xid >= blocks[mid].hi)
-			lo = mid + 1;
-		else
-			return mid;
-	}
-	return -1;
-}
-
-/* The last audit_prune entry seen: what the checkpoint must hold. */
-typedef struct PruneSeen
-{
-	int64		block;			/* 0: none seen */
-	int64		entries;
-	char		hash[2 * PHIC_HASH_LEN + 1];
-} PruneSeen;
-
-/* The value of key in object c, or NULL; nested: an object, else a scalar. */
-static JsonbValue *
-json_key(JsonbContainer *c, const char *key, bool nested)
-{
-	JsonbValue *j = getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
-
-	if (j == NULL || (j->type == jbvBinary) != nested)
-		return NULL;
-	return j;
-}
-
-/*
- * Note an entry whose hash matched if it is an audit_prune entry (a cheap
- * text test first, then the parsed record): keep the one naming the highest
- * block.  The test cannot match inside a JSON string: its quotes would be
- * escaped there.
- */
-static void
-note_prune(PruneSeen *seen, const char *r, int rlen)
-{
-	static const char needle[] = "\"kind\":\"audit_prune\"";
-	const int	nlen = sizeof(needle) - 1;
-	const char *p = r;
-	const char *end = r + rlen;
-	Jsonb	   *rec;
-	JsonbValue *kind,
-			   *detail,
-			   *jb,
-			   *jh,
-			   *je;
-	int64		block;
-
-	while ((p = memchr(p, '"', end - p)) != NULL &&
-		   (end - p < nlen || memcmp(p, needle, nlen) != 0))
-		p++;
-	if (p == NULL)
-		return;
-	rec = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(r, rlen))));
-	kind = json_key(&rec->root, "kind", false);
-	if (kind == NULL || kind->type != jbvString ||
-		kind->val.string.len != 11 || memcmp(kind->val.string.val, "audit_prune", 11) != 0 ||
-		(detail = json_key(&rec->root, "detail", true)) == NULL)
-		return;
-	jb = json_key(detail->val.binary.data, "block", false);
-	jh = json_key(detail->val.binary.data, "block_hash", false);
-	je = json_key(detail->val.binary.data, "entries", false);
-	if (!jb || jb->type != jbvNumeric || !jh || jh->type != jbvString ||
-		jh->val.string.len != 2 * PHIC_HASH_LEN || !je || je->type != jbvNumeric)
-		return;
-	block = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(jb->val.numeric)));
-	if (block <= seen->block)
-		return;
-	seen->block = block;
-	seen->entries = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(je->val.numeric)));
-	memcpy(seen->hash, jh->val.string.val, 2 * PHIC_HASH_LEN);
-	seen->hash[2 * PHIC_HASH_LEN] = '\0';
-}
-
-/*
- * Two passes over the log, both with the caller's snapshot: every record
- * against its entry_hash in physical order (no sort of whole records), then
- * (xid, id, entry_hash) sorted, to rebuild each block's hash.  The chain
- * starts after the checkpoint, which must agree with the last audit_prune
- * entry; blocks and entries are counted from block 1 (cumulative).
- */
-static Verdict
-verify_chain(Jsonb *digest)
-{
-	Verdict		v = {true, 0, 0, 0, ""};
-	SealedBlock	   *blocks;
-	int64		nblocks,
-				bi = 0;
-	uint64		in_block = 0;
-	StringInfoData hashes;
-	Portal		cur;
-	bool		isnull;
-	AuditCheckpoint cp;
-	PruneSeen	pruned = {0, 0, ""};
-	char		cp_hex[2 * PHIC_HASH_LEN + 1];
-
-	/* checkpoint, blocks and entries: one snapshot, the caller's */
-	SPI_connect();
-	if (!audit_checkpoint_read(&cp, true))
-		fail(&v, cp.block_no + 1, "the checkpoint (block %llu) is malformed",
-			 (unsigned long long) cp.block_no);
-	format_hex_into(cp_hex, cp.hash, PHIC_HASH_LEN);
-	v.entries = (int64) cp.entries;
-	(void) spi_run("SELECT block_no, xid_lo, xid_hi, entries, prev_hash, block_hash "
-				   "FROM phi_guard.audit_block ORDER BY block_no", 0, NULL, NULL, NULL, true);
-	nblocks = (int64) SPI_processed;
-	blocks = palloc0(sizeof(SealedBlock) * (nblocks + 1));
-	for (int64 i = 0; i < nblocks; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		SealedBlock	   *b = &blocks[i];
-
-		b->no = getu64(t, d, 1, &isnull);
-		b->lo = getu64(t, d, 2, &isnull);
-		b->hi = getu64(t, d, 3, &isnull);
-		b->entries = getu64(t, d, 4, &isnull);
-		if (!copy_hash(b->prev, t, d, 5) || !copy_hash(b->hash, t, d, 6))
-			fail(&v, b->no, "block %llu: malformed hash column", (unsigned long long) b->no);
-		if (b->no != cp.block_no + (uint64) i + 1)
-			fail(&v, cp.block_no + (uint64) i + 1, "block %llu is missing",
-				 (unsigned long long) (cp.block_no + (uint64) i + 1));
-		if (b->lo >= b->hi)
-			fail(&v, b->no, "block %llu: empty xid range", (unsigned long long) b->no);
-		if (i > 0 && b->lo != blocks[i - 1].hi)
-			fail(&v, b->no, "block %llu: xid_lo is not the previous block's xid_hi",
-				 (unsigned long long) b->no);
-	}
-	v.blocks = (int64) cp.block_no + nblocks;
-	SPI_freetuptable(SPI_tuptable);
-
-	/* pass 1: each record against its entry_hash */
-	cur = SPI_cursor_open_with_args(NULL,
-									"SELECT xid, id, record, entry_hash FROM phi_guard.audit_log",
-									0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		SPI_cursor_fetch(cur, true, FETCH_BATCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	t = SPI_tuptable->vals[i];
-			TupleDesc	d = SPI_tuptable->tupdesc;
-			uint64		xid = getu64(t, d, 1, &isnull);
-			int64		id = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
-			text	   *rec = DatumGetTextPP(SPI_getbinval(t, d, 3, &isnull));
-			uint8		stored[PHIC_HASH_LEN],
-						computed[PHIC_HASH_LEN];
-			const char *r = VARDATA_ANY(rec);
-			int			rlen = VARSIZE_ANY_EXHDR(rec);
-			const char *u = pg_server_to_any(r, rlen, PG_UTF8);
-			int64		b;
-
-			if (copy_hash(stored, t, d, 4) &&
-				phic_sha256(u, u == r ? (size_t) rlen : strlen(u), computed) == PHIC_OK &&
-				memcmp(stored, computed, PHIC_HASH_LEN) == 0)
-			{
-				note_prune(&pruned, r, rlen);
-				continue;
-			}
-			b = block_of(blocks, nblocks, xid);
-			fail(&v, b >= 0 ? blocks[b].no : 0,
-				 "%sentry (xid %llu, id %lld): entry_hash does not match record",
-				 b >= 0 ? "" : "unsealed ", (unsigned long long) xid, (long long) id);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(cur);
-
-	/* pass 2: block hashes over entry hashes in (xid, id) order */
-	initStringInfo(&hashes);
-	cur = SPI_cursor_open_with_args(NULL,
-									"SELECT xid, id, entry_hash FROM phi_guard.audit_log ORDER BY xid, id",
-									0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		SPI_cursor_fetch(cur, true, FETCH_BATCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	t = SPI_tuptable->vals[i];
-			TupleDesc	d = SPI_tuptable->tupdesc;
-			uint64		xid = getu64(t, d, 1, &isnull);
-			int64		id = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
-			uint8		stored[PHIC_HASH_LEN];
-
-			/* close blocks that end before this entry */
-			while (bi < nblocks && xid >= blocks[bi].hi)
-			{
-				finish_block(&v, blocks, bi, cp.hash, &hashes, in_block);
-				bi++;
-				in_block = 0;
-			}
-			if (bi >= nblocks)
-				continue;		/* unsealed: checked in pass 1 */
-			if (xid < blocks[bi].lo)
-			{
-				fail(&v, blocks[bi].no, "entry (xid %llu, id %lld) lies outside every block",
-					 (unsigned long long) xid, (long long) id);
-				continue;
-			}
-			if (!copy_hash(stored, t, d, 3))
-				memset(stored, 0, sizeof(stored));	/* reported by pass 1 */
-			appendBinaryStringInfo(&hashes, (const char *) stored, PHIC_HASH_LEN);
-			in_block++;
-			v.entries++;
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(cur);
-	for (; bi < nblocks; bi++)
-	{
-		finish_block(&v, blocks, bi, cp.hash, &hashes, in_block);
-		in_block = 0;
-	}
-
-	/* the checkpoint is what the last prune recorded in the chain */
-	if ((cp.block_no > 0 || pruned.block > 0) &&
-		(pruned.block != (int64) cp.block_no || pruned.entries != (int64) cp.entries ||
-		 pg_strcasecmp(pruned.hash, cp_hex) != 0))
-		fail(&v, cp.block_no + 1,
-			 "the checkpoint (block %llu) does not match the last audit_prune entry (block %lld)",
-			 (unsigned long long) cp.block_no, (long long) pruned.block);
-
-	if (digest != NULL)
-	{
-		JsonbValue *jb = getKeyJsonValueFromContainer(&digest->root, "block", 5, NULL);
-		JsonbValue *jh = getKeyJsonValueFromContainer(&digest->root, "block_hash", 10, NULL);
-		JsonbValue *je = getKeyJsonValueFromContainer(&digest->root, "entries", 7, NULL);
-		int64		dblock,
-					dentries,
-					total = 0;
-		char	   *hex;
-
-		if (!jb || jb->type != jbvNumeric || !jh || jh->type != jbvString ||
-			!je || je->type != jbvNumeric)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("digest must have numeric \"block\" and \"entries\" and a string \"block_hash\""),
-					 errhint("Pass a value returned by phi_audit_digest().")));
-		dblock = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(jb->val.numeric)));
-		dentries = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(je->val.numeric)));
-		hex = pnstrdup(jh->val.string.val, jh->val.string.len);
-		if (dblock > v.blocks)
-			fail(&v, v.blocks + 1, "the chain ends at block %lld but the digest names block %lld",
-				 (long long) v.blocks, (long long) dblock);
-		else if (dblock > 0 && dblock < (int64) cp.block_no)
-			fail(&v, dblock, "block %lld was pruned; the chain starts after block %llu",
-				 (long long) dblock, (unsigned long long) cp.block_no);
-		else if (dblock > 0)
-		{
-			char		have[2 * PHIC_HASH_LEN + 1];
-
-			/* the checkpoint's block, or one left after it */
-			memcpy(have, cp_hex, sizeof(have));
-			total = (int64) cp.entries;
-			if (dblock > (int64) cp.block_no)
-				format_hex_into(have, blocks[dblock - cp.block_no - 1].hash, PHIC_HASH_LEN);
-			for (int64 i = 0; i < dblock - (int64) cp.block_no; i++)
-				total += (int64) blocks[i].entries;
-			if (pg_strcasecmp(have, hex) != 0)
-				fail(&v, dblock, "block %lld differs from the digest", (long long) dblock);
-			else if (total != dentries)
-				fail(&v, dblock, "blocks 1..%lld hold %lld entries, the digest %lld",
-					 (long long) dblock, (long long) total, (long long) dentries);
-		}
-	}
-	SPI_finish();
-	return v;
-}
-
-PG_FUNCTION_INFO_V1(phi_guard_audit_verify);
-
-/*
- * phi_audit_verify(digest jsonb DEFAULT NULL) returns
- * (ok, blocks, entries, first_bad_block, problem).
- */
-Datum
-phi_guard_audit_verify(PG_FUNCTION_ARGS)
-{
-	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	Verdict		v;
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "phi_audit_verify must return a composite");
-	v = verify_chain(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0));
-	values[0] = BoolGetDatum(v.ok);
-	values[1] = Int64GetDatum(v.blocks);
-	values[2] = Int64GetDatum(v.entries);
-	values[3] = Int64GetDatum(v.bad_block);
-	nulls[3] = v.ok || v.bad_block == 0;	/* 0: a problem outside every block */
-	values[4] = v.ok ? (Datum) 0 : CStringGetTextDatum(v.problem);
-	nulls[4] = v.ok;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
-}
-
 PG_FUNCTION_INFO_V1(phi_guard_audit_digest);
 
 /*
@@ -785,7 +412,7 @@ phi_guard_audit_digest(PG_FUNCTION_ARGS)
 		Datum		at;
 
 		block = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		if (copy_hash(h, t, d, 2))
+		if (audit_copy_hash(h, t, d, 2))
 			format_hex_into(hex, h, PHIC_HASH_LEN);
 		total += DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
 		at = SPI_getbinval(t, d, 4, &isnull);

@@ -1,14 +1,16 @@
 /*
  * seal.h — sealing committed entries into blocks, the checkpoint that
- * pruning leaves behind (audit_seal.c), and pruning (prune.c); internal to
- * src/audit, except the retention setting and its check, which
- * src/phi_guard.c registers.
+ * pruning leaves behind (audit_seal.c), verifying (verify.c) and pruning
+ * (prune.c); internal to src/audit, except the retention setting and its
+ * check, which src/phi_guard.c registers.
  */
 #ifndef PHI_GUARD_AUDIT_SEAL_H
 #define PHI_GUARD_AUDIT_SEAL_H
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "utils/guc.h"
 
 #include "core/chain.h"
@@ -22,6 +24,15 @@
  * taken (the worker).
  */
 extern int64 audit_seal(bool wait, uint64 *horizon);
+
+/*
+ * Column helpers: an integer column of an SPI row (0 and *isnull when
+ * NULL); a 32-byte hash, a bytea datum or a column of an SPI row, copied
+ * into dst (false when NULL or of another length).
+ */
+extern uint64 audit_getu64(HeapTuple tup, TupleDesc desc, int col, bool *isnull);
+extern bool audit_hash_datum(uint8 *dst, Datum x, bool isnull);
+extern bool audit_copy_hash(uint8 *dst, HeapTuple t, TupleDesc d, int col);
 
 /* Raise 25001 unless the transaction is READ COMMITTED (fn: its name). */
 extern void audit_require_read_committed(const char *fn);

@@ -17,12 +17,17 @@ md(void)
 	return sha256_md;
 }
 
+/* one context, reused: a fresh one per call costs more than hashing a record */
 phic_status
 phic_sha256(const void *data, size_t n, uint8_t out[PHIC_HASH_LEN])
 {
+	static EVP_MD_CTX *ctx;
 	const EVP_MD *m = md();
 
-	if (m == NULL || EVP_Digest(data, n, out, NULL, m, NULL) != 1)
+	if (m == NULL || (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL) ||
+		EVP_DigestInit_ex2(ctx, m, NULL) != 1 ||
+		EVP_DigestUpdate(ctx, data, n) != 1 ||
+		EVP_DigestFinal_ex(ctx, out, NULL) != 1)
 		return PHIC_ERR_CRYPTO;
 	return PHIC_OK;
 }
