@@ -10,10 +10,11 @@
  * Cache: per store, hash tables in a private memory context.  OpenSSL
  * state built from key bytes (AES-GCM contexts, HMAC pad states) belongs
  * to the slot of its entry the moment it is created, and the entry is in
- * the store's LRU list before its key is unwrapped; one reset callback of
- * the context frees the state of every listed entry, so flushing the
- * cache — one MemoryContextReset — frees all of it, and an error between
- * two allocations leaves nothing unowned.  The stores of key material are
+ * the store's LRU list before its key is unwrapped; flushing the cache
+ * frees the state of every listed entry, then resets the context (in that
+ * order: the entries live in the hash tables' own child contexts, which a
+ * reset deletes before it would run a callback of the parent), so an
+ * error between two allocations leaves nothing unowned.  The stores of key material are
  * bounded: past phi_guard.key_cache_size entries, admitting one evicts the
  * least recently used (its state freed, its entry removed), and
  * keystore_generation moves so that no caller keeps its pointer.  Memory
@@ -147,11 +148,10 @@ release_objects(KeyCacheSlot *slot)
 	slot->nobj = 0;
 }
 
-/* Reset callback of a store's context: the state of every listed entry. */
+/* Free the OpenSSL state of every entry of ks's LRU list. */
 static void
-release_all(void *arg)
+release_all(KeyStore *ks)
 {
-	KeyStore   *ks = (KeyStore *) arg;
 	dlist_iter	it;
 
 	dlist_foreach(it, &ks->lru)
@@ -166,7 +166,10 @@ flush(KeyStore *ks)
 		ks->hash[i] = NULL;
 	ks->relid = InvalidOid;
 	if (ks->cxt)
-		MemoryContextReset(ks->cxt);	/* runs release_all */
+	{
+		release_all(ks);
+		MemoryContextReset(ks->cxt);
+	}
 	dlist_init(&ks->lru);
 	ks->count = 0;
 	keystore_generation++;
@@ -213,11 +216,6 @@ keystore_ready(KeyStore *ks)
 	}
 	if (ks->hash[0] == NULL)
 	{
-		MemoryContextCallback *cb = MemoryContextAlloc(ks->cxt, sizeof(*cb));
-
-		cb->func = release_all;
-		cb->arg = ks;
-		MemoryContextRegisterResetCallback(ks->cxt, cb);
 		for (int i = 0; i < KEYSTORE_HASHES && ks->hash_def[i].name; i++)
 		{
 			HASHCTL		ctl;
