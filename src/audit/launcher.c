@@ -93,8 +93,6 @@ static int	sweep_next = 0;
 static TimestampTz sweep_at = 0;
 static TimestampTz dropped_check_at = 0;
 
-static volatile sig_atomic_t shutdown_requested = false;
-
 /* The launcher is a static background worker, registered when preloaded. */
 static void
 launcher_register(void)
@@ -593,24 +591,14 @@ launcher_shutdown(void)
 				 errdetail("No audit worker could write them to their databases' audit log before the server stopped.")));
 }
 
-/* SIGTERM: finish the round, let the workers write, then exit. */
-static void
-request_shutdown(SIGNAL_ARGS)
-{
-	int			save_errno = errno;
-
-	shutdown_requested = true;
-	SetLatch(MyLatch);
-	errno = save_errno;
-}
-
 void
 phi_guard_launcher_main(Datum arg)
 {
 	MemoryContext round_cxt;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, request_shutdown);
+	/* SIGTERM: finish the round, let the workers write, then exit */
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	/* a lock on pg_database must not stop it for long: it errors, and restarts */
@@ -625,7 +613,7 @@ phi_guard_launcher_main(Datum arg)
 	sweep_load(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   phi_guard_audit_seal_interval));
 
-	while (!shutdown_requested)
+	while (!ShutdownRequestPending)
 	{
 		long		wait_ms;
 

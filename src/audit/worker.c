@@ -145,19 +145,6 @@ seal(int i)
 	return ROUND_DONE;
 }
 
-static volatile sig_atomic_t shutdown_requested = false;
-
-/* SIGTERM: finish the current round, write what is queued, then exit. */
-static void
-request_shutdown(SIGNAL_ARGS)
-{
-	int			save_errno = errno;
-
-	shutdown_requested = true;
-	SetLatch(MyLatch);
-	errno = save_errno;
-}
-
 /* Before exiting on SIGTERM: what is queued, and what backends queue as they end. */
 static void
 drain_before_exit(int i)
@@ -182,7 +169,8 @@ phi_guard_worker_main(Datum arg)
 
 	memcpy(&slot, MyBgworkerEntry->bgw_extra, sizeof(slot));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, request_shutdown);
+	/* SIGTERM: finish the current round, write what is queued, then exit */
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	/* a database closed to connections may still hold entries to seal */
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, BGWORKER_BYPASS_ALLOWCONN);
@@ -238,7 +226,7 @@ phi_guard_worker_main(Datum arg)
 			audit_queue_discard(slot, "extension not installed");
 			break;
 		}
-		if (shutdown_requested)
+		if (ShutdownRequestPending)
 		{
 			drain_before_exit(slot);
 			break;
