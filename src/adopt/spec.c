@@ -54,6 +54,7 @@
 #include "utils/syscache.h"
 
 #include "adopt/adopt.h"
+#include "common/format.h"
 #include "crypto/crypto.h"
 
 /* The types whose values phi_encrypt_column encrypts. */
@@ -77,28 +78,13 @@ adopt_type_supported(Oid type)
 	}
 }
 
-/* Types whose text form is the same in every session. */
+/* Types (domains over them too) whose text form is the same in every session. */
 static bool
 text_form_is_stable(Oid type)
 {
-	switch (getBaseType(type))
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case NUMERICOID:
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-		case NAMEOID:
-		case UUIDOID:
-		case BOOLOID:
-		case OIDOID:
-		case CHAROID:
-			return true;
-		default:
-			return false;
-	}
+	Oid			base = getBaseType(type);
+
+	return base == CHAROID || format_type_text_is_stable(base);
 }
 
 Oid

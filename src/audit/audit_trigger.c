@@ -46,28 +46,6 @@ typedef struct KeyColumns
 	Oid		   *types;
 } KeyColumns;
 
-static bool
-text_form_is_stable(Oid type)
-{
-	switch (type)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case OIDOID:
-		case NUMERICOID:
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-		case NAMEOID:
-		case UUIDOID:
-		case BOOLOID:
-			return true;
-		default:
-			return false;
-	}
-}
-
 /*
  * What the trigger needs of an audited table, kept per backend until the
  * table's relcache entry is invalidated (ALTER TABLE, a new primary key...).
@@ -128,7 +106,7 @@ key_columns(Relation rel, MemoryContext cxt)
 
 		k->attnums[i] = idx->indkey.values[i];
 		k->types[i] = TupleDescAttr(RelationGetDescr(rel), k->attnums[i] - 1)->atttypid;
-		k->binary[i] = !text_form_is_stable(k->types[i]) &&
+		k->binary[i] = !format_type_text_is_stable(k->types[i]) &&
 			k->types[i] != DATEOID && k->types[i] != TIMESTAMPOID &&
 			k->types[i] != TIMESTAMPTZOID;
 		if (k->binary[i])

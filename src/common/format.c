@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
@@ -52,4 +53,26 @@ format_hex_into(char *dst, const uint8 *data, size_t len)
 		dst[2 * i + 1] = hex_digits[data[i] & 15];
 	}
 	dst[2 * len] = '\0';
+}
+
+bool
+format_type_text_is_stable(Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case UUIDOID:
+		case BOOLOID:
+			return true;
+		default:
+			return false;
+	}
 }

@@ -1,6 +1,7 @@
 /*
  * format.h — text forms that depend on no session setting (format.c):
- * UTC ISO-8601 timestamps and lower-case hex.
+ * UTC ISO-8601 timestamps, lower-case hex, and which types' own output
+ * functions are such a form.
  */
 #ifndef PHI_GUARD_COMMON_FORMAT_H
 #define PHI_GUARD_COMMON_FORMAT_H
@@ -25,5 +26,12 @@ extern void format_hex(StringInfo buf, const uint8 *data, size_t len);
  * (2 * len + 1 bytes).  Allocates nothing: safe outside a transaction.
  */
 extern void format_hex_into(char *dst, const uint8 *data, size_t len);
+
+/*
+ * Whether values of type (not looked through domains) print the same in
+ * every session with their output function: the integers, numeric, oid,
+ * text, varchar, bpchar, name, uuid and bool.
+ */
+extern bool format_type_text_is_stable(Oid type);
 
 #endif
