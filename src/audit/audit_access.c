@@ -527,7 +527,7 @@ finish_hook(QueryDesc *qd)
 	PG_END_TRY();
 }
 
-/* A top-level statement ended: its accesses are queued, its count restarts. */
+/* A top-level statement or a transaction ended: its accesses are queued, its count restarts. */
 static void
 statement_done(void)
 {
@@ -571,15 +571,6 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		statement_done();
 }
 
-/* At the end of every transaction, committed or not. */
-static void
-flush_at_end(void)
-{
-	stmt_revealed = 0;
-	if (npending > 0)
-		flush_pending();
-}
-
 /* From _PG_init when preloaded: executor, utility and transaction hooks. */
 void
 audit_access_init(void)
@@ -592,5 +583,5 @@ audit_access_init(void)
 	ExecutorEnd_hook = end_hook;
 	prev_utility = ProcessUtility_hook;
 	ProcessUtility_hook = utility_hook;
-	xact_on_end(flush_at_end);
+	xact_on_end(statement_done);	/* every transaction's end, committed or not */
 }
