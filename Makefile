@@ -20,6 +20,7 @@ OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c src/*/*.c))
 # this order, each using only objects of the pieces before it:
 #   src/common/schema.sql  schema check, roles, USAGE on the schema
 #   src/audit/audit.sql    audit log, chain, triggers, DDL auditing, its readers
+#   src/audit/alerts.sql   alerts raised by sealing, denial entries
 #   src/context/context.sql  signed context, permissions, break-glass
 #   src/keys/keys.sql      data and index keys, key lifecycle, master-key rotation
 #   src/crypto/crypto.sql  type phi_ciphertext, encrypt/decrypt/rewrap, key ids
@@ -29,7 +30,7 @@ OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c src/*/*.c))
 #   src/reports.sql        key_status, stats, phi_check_config
 # DATA: the released 0.1.0 install script (upgrade tests start from it) and
 # every update script (deltas only, never edited once released).
-SQL_PIECES = src/common/schema.sql src/audit/audit.sql src/context/context.sql \
+SQL_PIECES = src/common/schema.sql src/audit/audit.sql src/audit/alerts.sql src/context/context.sql \
              src/keys/keys.sql src/crypto/crypto.sql src/tokens/tokens.sql \
              src/adopt/adopt.sql src/guard/guard.sql src/reports.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

@@ -216,3 +216,20 @@ SELECT ok, first_bad_block, problem FROM phi_audit_verify();
 SELECT to_char(ts, 'HH24:MI:SS.MS') AS at, kind, db_user, app_user, tenant, purpose,
        request_id, key
   FROM phi_disclosures('patients.ssn:1');
+
+\echo
+\echo '== 17. Alerts: sealing watches the log and notifies (NOTIFY phi_guard_alert)'
+\echo '   This session listens, as a monitoring client would. dr.grey breaks the glass'
+\echo '   again; the seal that takes the entry in sends the alert, and psql prints it.'
+LISTEN phi_guard_alert;
+SET ROLE demo_app;
+BEGIN;
+SELECT phi_set_context(:'tok_grey_er') \gset
+SELECT phi_break_glass('patient Alan back in the ER, chart needed', 15) > now() AS opened;
+SELECT phi_break_glass_end() AS ended;
+COMMIT;
+RESET ROLE;
+SELECT phi_audit_seal() >= 0 AS sealed;
+\echo '-- every alert so far, as phi_auditor reads them (the view phi_guard.alerts)'
+SELECT to_char(ts, 'HH24:MI:SS.MS') AS at, kind, db_user, app_user, tenant, detail
+  FROM phi_guard.alerts ORDER BY ts;

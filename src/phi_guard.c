@@ -13,6 +13,8 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "audit/alerts.h"
+#include "audit/anchor.h"
 #include "audit/audit.h"
 #include "audit/seal.h"
 #include "common/common.h"
@@ -155,6 +157,38 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.alert_bulk_rows",
+							"A bulk_disclosure alert is raised for a statement that reveals more values of one key than this; 0: never.",
+							NULL,
+							&phi_guard_alert_bulk_rows,
+							ALERT_BULK_ROWS_DEFAULT, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.alert_denials",
+							"A repeated_denials alert is raised when one app user or database role is refused more often than this within 5 minutes.",
+							"Refusals are rejected context tokens, phi_guard's 42501 refusals and refused break-glass.",
+							&phi_guard_alert_denials,
+							ALERT_DENIALS_DEFAULT, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("phi_guard.alert_hours",
+							   "Working hours, HH:MM-HH:MM in phi_guard.alert_timezone: a disclosure outside them raises an off_hours alert; empty: never.",
+							   "At most one off_hours alert per app user (or database role) and hour.",
+							   &phi_guard_alert_hours,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   alert_hours_check, NULL, NULL);
+	DefineCustomStringVariable("phi_guard.alert_timezone",
+							   "Time zone in which phi_guard.alert_hours are read.",
+							   NULL,
+							   &phi_guard_alert_timezone,
+							   ALERT_TIMEZONE_DEFAULT,
+							   PGC_SUSET,
+							   0,
+							   alert_timezone_check, NULL, NULL);
 	DefineCustomStringVariable("phi_guard.audit_min_retention",
 							   "Minimum age of an audit block before phi_audit_prune may remove it (an interval).",
 							   "HIPAA documentation is kept six years; \"0\" allows pruning any archived block.",
@@ -163,6 +197,22 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   audit_min_retention_check, NULL, NULL);
+	DefineCustomStringVariable("phi_guard.audit_anchor_command",
+							   "Shell command run after each seal with the new phi_audit_digest() on its standard input; empty: off.",
+							   "%b is replaced by the block number, %o by the database's OID, %% by %; the database's name is in PHI_GUARD_DATABASE.",
+							   &phi_guard_audit_anchor_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.audit_anchor_timeout",
+							"Milliseconds an audit anchor command may run before it is killed and retried.",
+							NULL,
+							&phi_guard_audit_anchor_timeout,
+							60000, 1000, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomEnumVariable("phi_guard.access_audit",
 							 "durable: a statement's first revealed value waits until an entry naming it is committed; async: access entries are written within a seal interval.",
 							 "In async mode a crash may lose up to one seal interval of access entries.",

@@ -30,6 +30,12 @@ Also check against a digest kept outside the database (the JSON returned by
 
     verify_audit.py --export ./audit-2024-06 --digest digest-2024-05-31.json
 
+Check against every digest ``phi_guard.audit_anchor_command`` anchored
+outside the database (a file of them, one JSON object per line, as the
+command received them on its standard input)::
+
+    verify_audit.py --dsn "host=... dbname=..." --anchors ./phi_anchors
+
 Verify exports taken before and after ``phi_audit_prune`` as one chain
 (repeat ``--export``, in any order; see "Several exports" below)::
 
@@ -95,6 +101,12 @@ What is checked (docs/format.md, "Audit chain")
 * with ``--digest``: the chain still reaches the digest's block, that
   block's ``block_hash`` equals the digest's, and the entries of blocks
   1..N add up to the digest's ``entries``;
+* with ``--anchors FILE``: the same for every digest of the file, all of
+  them checked (exit 1 if any differs; each mismatch is listed with its
+  line and block number); an anchor naming a block after the chain's last
+  one is a mismatch (blocks were removed); an anchor of a block pruned
+  before the checkpoint is skipped and counted (give the export that holds
+  that block to check it);
 * after a prune (audit_checkpoint.csv holds the last pruned block): the
   blocks start at the checkpoint's block_no + 1, whose ``prev_hash`` is the
   checkpoint's ``block_hash``; counts continue from the checkpoint's
@@ -125,7 +137,8 @@ What a passing result does NOT prove: the hashes cover ``record`` and the
 order of entries, not the ``xid``/``id`` columns themselves, and a
 superuser who rewrites the log AND recomputes every later block hash
 produces a chain that verifies -- only a digest kept outside the database
-(``--digest``) detects that, for the blocks up to the digest's block.
+(``--digest``, ``--anchors``) detects that, for the blocks up to the
+digest's block.
 Removing the newest blocks is likewise only visible with a digest.
 """
 
@@ -201,12 +214,16 @@ class Result:
         self.notes = []
         self.checkpoint = None      # (block_no, block_hash, entries) or None
         self.kept = {}              # block_no -> (block_hash, entries up to it)
+        self.anchors = None         # with --anchors: see check_anchors
 
     def as_json(self):
-        return {"ok": self.ok, "blocks": self.blocks, "entries": self.entries,
-                "unsealed": self.unsealed,
-                "first_bad_block": self.first_bad_block,
-                "problem": self.problem}
+        out = {"ok": self.ok, "blocks": self.blocks, "entries": self.entries,
+               "unsealed": self.unsealed,
+               "first_bad_block": self.first_bad_block,
+               "problem": self.problem}
+        if self.anchors is not None:
+            out["anchors"] = self.anchors
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -666,7 +683,7 @@ def verify_export(directory, digest=None, on_record=None, keep=()):
         raise InputError("export is not valid UTF-8") from None
 
 
-def verify_exports(directories, digest=None, on_record=None):
+def verify_exports(directories, digest=None, on_record=None, keep=()):
     """Verify several exports of one database as one chain: each export on
     its own (from its checkpoint), then their links.  Taken at different
     times, with prunes in between, they are put in order of their
@@ -675,10 +692,11 @@ def verify_exports(directories, digest=None, on_record=None):
     has (same hash, same cumulative entries), and where two exports hold
     the same last block it must be the same block (same hash).  A digest is
     checked by the export that holds its block.  Returns one Result: blocks
-    and entries of the newest export, unsealed entries of the newest."""
+    and entries of the newest export, unsealed entries of the newest, and
+    the blocks numbered in keep that any export holds in kept."""
     spans = [(_export_span(d), d) for d in directories]
     spans.sort(key=lambda s: s[0])
-    keep = set()
+    keep = set(keep)
     for (cp, last), _ in spans:
         keep.update((cp, last))
     d_block = digest[0] if digest is not None else None
@@ -721,6 +739,9 @@ def verify_exports(directories, digest=None, on_record=None):
             out.first_bad_block = bad
             out.problem = problem
             return out
+    for r in results[:-1]:
+        for no, kept in r.kept.items():
+            out.kept.setdefault(no, kept)
     if holder is not None and holder != spans[-1][1]:
         out.digest_note = next(r.digest_note for r, (_, d)
                                in zip(results, spans) if d == holder)
@@ -797,8 +818,9 @@ def _db_checkpoint(conn):
 
 
 def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None,
-               on_record=None):
-    """Verify a live database (or export it, then verify the export)."""
+               on_record=None, keep=()):
+    """Verify a live database (or export it, then verify the export); the
+    blocks numbered in keep are left in Result.kept (see verify)."""
     psycopg2, conn = _connect(dsn)
     notes = []
     try:
@@ -815,12 +837,12 @@ def verify_dsn(dsn, digest=None, write_export=None, system_identifier=None,
             conn.rollback()
             conn.close()
             conn = None
-            res = verify_export(write_export, digest, on_record)
+            res = verify_export(write_export, digest, on_record, keep)
         else:
             checkpoint = _db_checkpoint(conn)
             res = verify(_db_blocks(conn), _db_entries(conn), digest,
                          check_order=True, on_record=on_record,
-                         checkpoint=checkpoint)
+                         checkpoint=checkpoint, keep=keep)
             conn.rollback()
     except psycopg2.Error as e:
         raise InputError("database error: %s" % str(e).strip()) from None
@@ -861,6 +883,12 @@ def load_digest(path):
             from None
     except ValueError:
         raise InputError("digest %s is not valid JSON" % path) from None
+    return parse_digest(d, path)
+
+
+def parse_digest(d, path):
+    """A phi_audit_digest() object -> (block, hash, entries, sysid); path
+    names it in errors."""
     if not isinstance(d, dict):
         raise InputError("digest %s is not a JSON object" % path)
 
@@ -896,6 +924,89 @@ def load_digest(path):
     return (block, hb, entries, d.get("system_identifier"))
 
 
+def load_anchors(path):
+    """Read an anchors file: one phi_audit_digest() JSON object per line, as
+    phi_guard.audit_anchor_command received them (blank lines skipped).
+    Returns [(line number, (block, hash, entries, sysid))]; InputError for
+    an unreadable file, a line that is not such an object, or no line."""
+    anchors = []
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            for line, text in enumerate(f, 1):
+                if not text.strip():
+                    continue
+                where = "%s line %d" % (path, line)
+                try:
+                    d = json.loads(text)
+                except ValueError:
+                    raise InputError("digest %s is not valid JSON"
+                                     % where) from None
+                anchors.append((line, parse_digest(d, where)))
+    except OSError as e:
+        raise InputError("cannot read anchors %s: %s" % (path, e.strerror)) \
+            from None
+    except UnicodeDecodeError:
+        raise InputError("anchors %s is not valid UTF-8" % path) from None
+    if not anchors:
+        raise InputError("anchors %s holds no digest" % path)
+    return anchors
+
+
+def anchor_blocks(anchors):
+    """The block numbers the anchors name (for verify's keep)."""
+    return {a[1][0] for a in anchors}
+
+
+def check_anchors(res, anchors):
+    """Check a verified chain (res, from verify/verify_export(s) with keep =
+    anchor_blocks(anchors)) against every anchored digest.  An anchor must
+    name a block the chain still reaches with the same block_hash and
+    cumulative entries; a block after the chain's last one is a mismatch
+    (blocks were removed).  An anchor of a block pruned before the
+    checkpoint cannot be checked here (the export that holds it can) and is
+    counted as skipped.  Sets res.anchors = {"checked", "skipped",
+    "mismatches": [{"line", "block", "problem"}]}; any mismatch fails res
+    (first_bad_block: the lowest mismatched block).  A chain that did not
+    verify is left as it is: its own problem comes first."""
+    out = {"checked": 0, "skipped": 0, "mismatches": []}
+    res.anchors = out
+    if not res.ok:
+        return
+    cp_no = res.checkpoint[0] if res.checkpoint else 0
+    for line, (block, bh, entries, _) in anchors:
+        kept = res.kept.get(block)
+        problem = None
+        if block == 0:
+            if entries != 0:
+                problem = "names block 0 but %d entries" % entries
+        elif block > res.blocks:
+            problem = ("names block %d, but the chain ends at block %d"
+                       % (block, res.blocks))
+        elif kept is None and block < cp_no:
+            out["skipped"] += 1
+            continue
+        elif kept is None:
+            problem = "block %d was not read" % block
+        elif kept[0] != bh:
+            problem = ("block %d: block_hash %s differs from the anchored %s"
+                       % (block, kept[0].hex(), bh.hex()))
+        elif kept[1] != entries:
+            problem = ("blocks 1..%d hold %d entries, the anchor says %d"
+                       % (block, kept[1], entries))
+        if problem is None:
+            out["checked"] += 1
+        else:
+            out["mismatches"].append({"line": line, "block": block,
+                                      "problem": problem})
+    bad = out["mismatches"]
+    if bad:
+        first = min(bad, key=lambda m: (m["block"], m["line"]))
+        res.ok = False
+        res.first_bad_block = first["block"]
+        res.problem = "%d anchor(s) do not match the chain; anchor line %d " \
+            "%s" % (len(bad), first["line"], first["problem"])
+
+
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
@@ -924,6 +1035,14 @@ def summary(res, source):
                      "error)" % res.unsealed)
         if res.digest_note:
             lines.append("  digest:           " + res.digest_note)
+    if res.anchors is not None:
+        a = res.anchors
+        lines.append("  anchors:          %d checked, %d mismatched, %d of "
+                     "pruned blocks skipped" % (a["checked"],
+                                                len(a["mismatches"]),
+                                                a["skipped"]))
+        for m in a["mismatches"]:
+            lines.append("    line %d: %s" % (m["line"], m["problem"]))
     for n in res.notes:
         lines.append("  " + n)
     return "\n".join(lines)
@@ -962,6 +1081,10 @@ def main(argv=None):
     p.add_argument("--digest", metavar="FILE",
                    help="JSON from phi_audit_digest() kept outside the "
                         "database")
+    p.add_argument("--anchors", metavar="FILE",
+                   help="digests phi_guard.audit_anchor_command received, "
+                        "one JSON object per line: the chain must match "
+                        "every one")
     p.add_argument("--disclosures", metavar="REF",
                    help="also list the accesses whose row references name "
                         "REF (e.g. patients.ssn:42), oldest first")
@@ -976,18 +1099,20 @@ def main(argv=None):
         if args.digest:
             block, bh, entries, sysid = load_digest(args.digest)
             digest = (block, bh, entries)
+        anchors = load_anchors(args.anchors) if args.anchors else None
+        keep = anchor_blocks(anchors) if anchors else ()
         found = Disclosures(args.disclosures) if args.disclosures else None
         on_record = found.add if found is not None else None
         if args.dsn:
             res = verify_dsn(args.dsn, digest, args.write_export, sysid,
-                             on_record)
+                             on_record, keep)
             source = ("database, exported to %s" % args.write_export
                       if args.write_export else "database")
         else:
             if len(args.export) == 1:
-                res = verify_export(args.export[0], digest, on_record)
+                res = verify_export(args.export[0], digest, on_record, keep)
             else:
-                res = verify_exports(args.export, digest, on_record)
+                res = verify_exports(args.export, digest, on_record, keep)
             source = "export%s %s" % ("s" if len(args.export) > 1 else "",
                                       ", ".join(args.export))
     except InputError as e:
@@ -999,6 +1124,8 @@ def main(argv=None):
                               "problem": "error: " + msg}))
         return EXIT_ERROR
 
+    if anchors is not None:
+        check_anchors(res, anchors)
     text = summary(res, source)
     out = res.as_json()
     if found is not None:

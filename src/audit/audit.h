@@ -8,8 +8,9 @@
  * (audit_access.c) with the row references of what they revealed
  * (refs.c), their queue in shared memory (shmem.c, queue.c), the launcher
  * that starts an audit worker for each database with work (launcher.c)
- * and the worker that writes the queue and seals (worker.c), and sealing,
- * verification and the digest (audit_seal.c).
+ * and the worker that writes the queue and seals (worker.c), sealing,
+ * verification and the digest (audit_seal.c), and the alerts each seal
+ * raises, with the access_denied entries they count (alerts.c).
  *
  * May call: src/core, src/common and PostgreSQL.  Nothing above it: the
  * request context (src/context) is not called; it *provides* the
@@ -17,8 +18,8 @@
  *
  * This header is what the capabilities above use; the files of this
  * folder share their internals through audit/record.h, audit/writer.h,
- * audit/shmem.h, audit/access.h, audit/refs.h, audit/worker.h and
- * audit/seal.h.
+ * audit/shmem.h, audit/access.h, audit/refs.h, audit/worker.h,
+ * audit/seal.h and audit/alerts.h.
  *
  * Access entries are refused rather than lost: when one cannot be recorded
  * (no room in the queue within a bounded wait, no worker can run, no free
@@ -94,6 +95,7 @@ extern AuditQuiet audit_quiet;
 #define AUDIT_ACCESS_BREAK_GLASS 'b'	/* key_id: grant id, key_name: table */
 #define AUDIT_ACCESS_CONTEXT_REJECTED 'r'	/* key_name: the reason */
 #define AUDIT_ACCESS_TOKENIZE 'k'	/* key_id: hash of the domain, key_name: the domain */
+#define AUDIT_ACCESS_DENIED 'x'		/* key_name: the rule that refused (audit_denial) */
 
 /*
  * Count one access of kind to key_id; counts become one entry per (kind,
@@ -104,6 +106,16 @@ extern AuditQuiet audit_quiet;
  * revealed values go through audit_access_reveal.
  */
 extern void audit_access_note(char kind, uint32 key_id, const char *key_name);
+
+/*
+ * A refusal of phi_guard's own (42501 of a key access rule or a tenant key,
+ * a refused break-glass), just before it is raised: counted in
+ * phi_guard.stats and noted as an access_denied entry, which survives the
+ * rollback and feeds the repeated_denials alert (alerts.c).  reason names
+ * the rule (and key), never a value; it may raise PH006 like
+ * audit_access_note.
+ */
+extern void audit_denial(const char *reason);
 
 /*
  * A row reference (SPEC §7): what names the row of a value revealed.  The

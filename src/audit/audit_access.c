@@ -125,7 +125,8 @@ build_access_record(StringInfo buf, const AccessEvent *e, const char *rows, bool
 			appendStringInfo(&detail, "{\"grant\":%u", e->key_id);
 			break;
 		case AUDIT_ACCESS_CONTEXT_REJECTED:
-			kind = "context_rejected";
+		case AUDIT_ACCESS_DENIED:
+			kind = e->kind == AUDIT_ACCESS_DENIED ? "access_denied" : "context_rejected";
 			appendStringInfoString(&detail, "{\"reason\":");
 			audit_json_string(&detail, e->key_name);
 			break;

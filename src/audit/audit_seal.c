@@ -37,6 +37,7 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
+#include "audit/alerts.h"
 #include "audit/seal.h"
 #include "audit/shmem.h"
 #include "common/catalog.h"
@@ -334,6 +335,7 @@ audit_seal(bool wait, uint64 *horizon)
 					   "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.clock_timestamp())",
 					   6, t6, values, NULL, false);
 	}
+	(void) audit_alerts_scan(lo, hi);
 	SPI_finish();
 	summarize_new_ranges();
 	*horizon = hi;

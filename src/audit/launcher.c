@@ -63,6 +63,7 @@
 #include "utils/timestamp.h"
 
 #include "audit/access.h"
+#include "audit/anchor.h"
 #include "audit/audit.h"
 #include "audit/intent_wal.h"
 #include "audit/shmem.h"
@@ -118,6 +119,7 @@ audit_init(void)
 	audit_shmem_init();
 	audit_intent_wal_register();
 	audit_access_init();
+	audit_anchor_init();
 	launcher_register();
 }
 
@@ -515,6 +517,7 @@ launcher_round(void)
 	pfree(cand);
 
 	sweep(now, &next);
+	audit_anchor_round(now, &next);
 	return Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next), 1);
 }
 
@@ -619,6 +622,7 @@ phi_guard_launcher_main(Datum arg)
 	round_cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard launcher round",
 									  ALLOCSET_DEFAULT_SIZES);
 	launcher_attach();
+	audit_anchor_launcher_start();
 	MemoryContextSwitchTo(round_cxt);
 	audit_intent_wal_start(recovered_no_room);
 	MemoryContextSwitchTo(TopMemoryContext);

@@ -56,6 +56,7 @@
 #include "utils/timestamp.h"
 
 #include "audit/access.h"
+#include "audit/anchor.h"
 #include "audit/audit.h"
 #include "audit/intent_wal.h"
 #include "audit/seal.h"
@@ -177,6 +178,7 @@ seal(int i)
 	end();
 	if (sealed >= 0 && horizon != 0)
 		audit_worker_sealed(i, horizon);
+	audit_anchor_after_seal(sealed);
 	return ROUND_DONE;
 }
 

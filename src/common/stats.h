@@ -27,7 +27,8 @@ typedef enum PhiStat
 	PHI_STAT_DETOKENIZE,		/* tokens detokenized */
 	PHI_STAT_DETOKENIZE_FAILED, /* unknown or forgotten tokens */
 	PHI_STAT_BLIND_INDEX,		/* blind indexes computed */
-	PHI_STAT_DENIED,			/* phi_guard's own refusals (rejected contexts, key access rules) */
+	PHI_STAT_DENIED,			/* phi_guard's own refusals (rejected contexts, key access
+								 * rules, tenant keys, break-glass) */
 	PHI_STAT_KEY_CACHE_HIT,		/* keyring lookups answered from the cache */
 	PHI_STAT_KEY_CACHE_MISS,	/* keyring lookups that read phi_guard.keys */
 	PHI_STAT_COUNT

@@ -5,8 +5,9 @@
 -- defaults and the operator's overrides), break-glass grants, the context
 -- readers (phi_user_id, phi_tenant_id, ...) and the break-glass policy
 -- function of protected tables (phi_protect_table and phi_unprotect_table
--- are src/guard/guard.sql's).  References the roles (src/common/schema.sql)
--- and audit_event() (src/audit/audit.sql).
+-- are src/guard/guard.sql's).  References the roles (src/common/schema.sql),
+-- audit_event() (src/audit/audit.sql) and audit_denial()
+-- (src/audit/alerts.sql).
 
 -- Signing keys of context tokens (public keys only; kept by pg_dump).
 CREATE TABLE phi_guard.context_keys (
@@ -219,11 +220,14 @@ DECLARE
   shortest pg_catalog.int4 := pg_catalog.current_setting('phi_guard.break_glass_min_reason')::pg_catalog.int4;
   g phi_guard.break_glass;
 BEGIN
+  -- a refusal is an access_denied entry, which survives the rollback
   IF phi_guard.phi_tenant_id() IS NULL THEN
+    PERFORM phi_guard.audit_denial('break-glass: no context');
     RAISE EXCEPTION 'break-glass needs a context' USING ERRCODE = '42501',
       HINT = 'Call phi_set_context() with the user''s signed context token first.';
   END IF;
   IF NOT phi_guard.phi_has_permission('break_glass') THEN
+    PERFORM phi_guard.audit_denial('break-glass: no permission');
     RAISE EXCEPTION 'no role of the context has the break_glass permission' USING ERRCODE = '42501';
   END IF;
   IF reason IS NULL OR pg_catalog.length(pg_catalog.btrim(reason)) OPERATOR(pg_catalog.<) shortest THEN

@@ -16,13 +16,14 @@
  * rule costs one pointer test per row.
  *
  * Refusals are 42501 with the key name and the permissions involved (never
- * a value), counted as phi_guard refusals in the statistics.
+ * a value), counted as phi_guard refusals in the statistics and noted as
+ * access_denied audit entries (audit_denial), which survive the rollback.
  */
 #include "postgres.h"
 
 #include "utils/inval.h"
 
-#include "common/stats.h"
+#include "audit/audit.h"
 #include "context/context.h"
 #include "crypto/crypto.h"
 
@@ -44,7 +45,9 @@ refuse(const KeyAccess *a, CryptoReveal got) pg_attribute_noreturn();
 static void
 refuse(const KeyAccess *a, CryptoReveal got)
 {
-	stats_count(PHI_STAT_DENIED);
+	audit_denial(psprintf("key %s: %s", a->name,
+						  context_user_id() == NULL ? "no context"
+						  : got == CRYPTO_REVEAL_MASKED ? "masked only" : "no permission"));
 	if (context_user_id() == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

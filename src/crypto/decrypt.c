@@ -81,7 +81,7 @@ check_tenant(const KeyEntry *key)
 
 	if (t != NULL && strcmp(t, key->tenant) == 0)
 		return;
-	stats_count(PHI_STAT_DENIED);
+	audit_denial(psprintf("key %s: %s", key->name, t == NULL ? "no context" : "another tenant"));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 t == NULL ? errmsg("values under tenant keys are readable only under their tenant's signed context")

@@ -697,6 +697,149 @@ class RetentionTest(Base):
                          ["decrypt"])
 
 
+class AnchorTest(Base):
+    """--anchors FILE (SPEC section 8): the chain is checked against every
+    digest phi_guard.audit_anchor_command received, one JSON object per
+    line, as the server prints phi_audit_digest()."""
+
+    def write_anchors(self, digests, name="anchors"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            for d in digests:
+                f.write(json.dumps(d) + "\n")
+        return path
+
+    def check(self, digests, export=None):
+        """Verify the export (default: self.chain written to self.dir)
+        against the anchors, in-process, as main() does."""
+        if export is None:
+            self.chain.write(self.dir)
+            export = self.dir
+        anchors = va.load_anchors(self.write_anchors(digests))
+        exports = export if isinstance(export, list) else [export]
+        if len(exports) == 1:
+            res = va.verify_export(exports[0],
+                                   keep=va.anchor_blocks(anchors))
+        else:
+            res = va.verify_exports(exports, keep=va.anchor_blocks(anchors))
+        va.check_anchors(res, anchors)
+        return res
+
+    def test_every_anchor_matches(self):
+        res = self.check([self.chain.digest(n) for n in range(1, 6)])
+        self.assertTrue(res.ok, res.problem)
+        self.assertEqual(res.anchors, {"checked": 5, "skipped": 0,
+                                       "mismatches": []})
+
+    def test_repeated_anchor_after_a_restart_matches(self):
+        # anchoring is at least once: a block may be anchored twice
+        res = self.check([self.chain.digest(n) for n in (1, 2, 2, 4, 5, 5)])
+        self.assertTrue(res.ok, res.problem)
+        self.assertEqual(res.anchors["checked"], 6)
+
+    def test_tampered_anchor_line_fails(self):
+        digests = [self.chain.digest(n) for n in range(1, 6)]
+        h = digests[2]["block_hash"]
+        digests[2]["block_hash"] = ("0" if h[0] != "0" else "1") + h[1:]
+        res = self.check(digests)
+        self.assertBad(res, 3, "anchor line 3", "block 3", "block_hash")
+        self.assertEqual([(m["line"], m["block"])
+                          for m in res.anchors["mismatches"]], [(3, 3)])
+        self.assertEqual(res.anchors["checked"], 4)
+
+    def test_anchor_entries_differ(self):
+        digests = [self.chain.digest(n) for n in range(1, 6)]
+        digests[1]["entries"] += 1
+        self.assertBad(self.check(digests), 2, "anchor line 2", "entries")
+
+    def test_every_mismatch_is_listed(self):
+        digests = [self.chain.digest(n) for n in range(1, 6)]
+        digests[3]["entries"] = 0
+        digests[1]["block_hash"] = "ab" * 32
+        res = self.check(digests)
+        self.assertBad(res, 2, "2 anchor(s)")
+        self.assertEqual([(m["line"], m["block"])
+                          for m in res.anchors["mismatches"]],
+                         [(2, 2), (4, 4)])
+
+    def test_anchor_after_the_last_block_fails(self):
+        # the two newest blocks were removed after they were anchored
+        digests = [self.chain.digest(n) for n in range(1, 6)]
+        self.chain.blocks = self.chain.blocks[:3]
+        res = self.check(digests)
+        self.assertBad(res, 4, "names block 4", "ends at block 3")
+        self.assertEqual(len(res.anchors["mismatches"]), 2)
+
+    def test_full_reseal_caught_only_by_anchors(self):
+        digests = [self.chain.digest(n) for n in range(1, 6)]
+        e = self.chain.find(1002, 5)
+        e["record"] = make_record(1002, 5, purpose="billing")
+        e["entry_hash"] = sha(e["record"].encode("utf-8"))
+        self.chain.seal(Chain.BOUNDS)
+        self.chain.write(self.dir)
+        self.assertTrue(va.verify_export(self.dir).ok)
+        res = self.check(digests)
+        self.assertBad(res, 2, "anchor line 2")
+        self.assertEqual([m["block"] for m in res.anchors["mismatches"]],
+                         [2, 3, 4, 5])
+        self.assertNotIn("billing", res.problem)
+
+    def test_anchors_of_pruned_blocks(self):
+        digests = [self.chain.digest(n) for n in range(1, 6)]
+        before = os.path.join(self.dir, "before")
+        os.mkdir(before)
+        self.chain.write(before)
+        self.chain.prune(3, 1017)
+        after = os.path.join(self.dir, "after")
+        os.mkdir(after)
+        self.chain.write(after)
+        res = self.check(digests, after)
+        self.assertTrue(res.ok, res.problem)
+        # blocks 1, 2 are gone; 3 is the checkpoint; 4, 5 are kept
+        self.assertEqual((res.anchors["checked"], res.anchors["skipped"]),
+                         (3, 2))
+        res = self.check(digests, [before, after])
+        self.assertTrue(res.ok, res.problem)
+        self.assertEqual((res.anchors["checked"], res.anchors["skipped"]),
+                         (5, 0))
+        digests[0]["block_hash"] = "cd" * 32
+        self.assertBad(self.check(digests, [before, after]), 1,
+                       "anchor line 1")
+
+    def test_cli(self):
+        self.chain.write(self.dir)
+        digests = [self.chain.digest(n) for n in range(1, 6)]
+        path = self.write_anchors(digests)
+        rc, out, err = self.run_tool("--export", self.dir, "--anchors", path,
+                                     "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["anchors"],
+                         {"checked": 5, "skipped": 0, "mismatches": []})
+        digests[4]["block_hash"] = "ef" * 32
+        path = self.write_anchors(digests)
+        rc, out, err = self.run_tool("--export", self.dir, "--anchors", path)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("FAILED", out)
+        self.assertIn("first bad block:  5", out)
+        self.assertIn("line 5: block 5", out)
+
+    def test_bad_anchors_file_exit_2(self):
+        self.chain.write(self.dir)
+        for name, text in (("empty", "\n"), ("notjson", "{\"block\": 1,\n"),
+                           ("nohash", json.dumps({"block": 1, "entries": 3})
+                            + "\n")):
+            with self.subTest(name):
+                path = os.path.join(self.dir, name)
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+                rc, out, err = self.run_tool("--export", self.dir,
+                                             "--anchors", path)
+                self.assertEqual(rc, 2, out + err)
+        rc, _, err = self.run_tool("--export", self.dir, "--anchors",
+                                   os.path.join(self.dir, "missing"))
+        self.assertEqual(rc, 2, err)
+
+
 class InputTest(Base):
     def test_unordered_export_is_input_error(self):
         self.chain.entries.reverse()
