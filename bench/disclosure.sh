@@ -8,8 +8,8 @@
 #     FROM patient_values WHERE pid = <random patient>;     -- 10 values, one key
 #   COMMIT;
 # run with phi_guard.access_audit = 'durable' (the default: the statement's
-# first value waits until an intent entry naming it is committed and
-# flushed by the audit worker) and = 'async' (access entries queued in
+# first value waits until the intent naming it is flushed to WAL, from
+# which the audit worker writes its entry) and = 'async' (access entries queued in
 # shared memory, written later), in interleaved rounds (durable async
 # durable async ...), median TPS of each.  fsync is turned on for the run
 # (ALTER SYSTEM + reload; reset on exit): durability without it means

@@ -12,13 +12,18 @@ by bench/run.sh: psql "aligned" tables separated by blank lines and
   bench/results.md   one section per script: the comparisons against the
                      project's targets, then every table the script printed,
                      with the date of the run, the machine and the command;
-  bench/chart.svg    a horizontal bar chart, one panel per comparison group
-                     (phi_guard vs pgcrypto, audited vs unaudited vs the
-                     plpgsql hash chain, protected vs WHERE), the ratio as
-                     the bar length and the target marked on each bar.
+  bench/chart.svg    every row of every script's targets table, one panel
+                     per script: a bar per numeric target, its length how
+                     far the measured figure is from the target on a common
+                     logarithmic axis (measured / target, or target /
+                     measured where lower is better: right of the target
+                     line = better), PASS and MISS in their colours, the
+                     raw figures printed beside it; a diamond on the target
+                     line for a target that is no number ("index scan");
+                     the figures without a target listed as text.
 
 Python 3 standard library only.  A missing results file is not an error: its
-section says so and its bars are left out.  When no results file exists at
+section says so and its panel is left out.  When no results file exists at
 all nothing is written and the exit status is 2, so a committed report is
 never replaced by an empty one.
 
@@ -29,44 +34,33 @@ script shows up here without editing this file.
 
 import argparse
 import datetime
+import math
 import os
 import re
 import shutil
 import subprocess
 import sys
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The scripts the report knows, in the order of its sections.  Any other
-# results file is still listed (its tables, no comparisons).
+# The scripts the report knows, in the order of its sections and panels.  Any
+# other results file is still listed (its tables, its comparisons).
 SCRIPTS = [
     ("encrypt", "bench/encrypt.sql", "Field encryption: phi_guard vs pgcrypto"),
     ("tokens", "bench/tokens.sql", "Blind indexes and tokenization"),
     ("audit", "bench/audit.sh", "Audit log: audited vs unaudited vs plpgsql triggers"),
     ("rls", "bench/rls.sql", "Row-level security: protected table vs WHERE"),
+    ("adoption", "bench/adoption.sql", "Adoption: phi_encrypt_column and phi_rewrap_column"),
+    ("disclosure", "bench/disclosure.sh", "Disclosure accounting: durable vs async"),
+    ("tenant_keys", "bench/tenant_keys.sh", "Tenant keys: one key among 10,000 vs one key"),
 ]
 
-# The bars of the chart: (results file, metric text as printed by the script,
-# short bar label).  The value, the target and the verdict come from the
-# results file.
-CHART_GROUPS = [
-    ("encrypt",
-     "phi_guard vs pgcrypto: pgcrypto time / phi_guard time (higher = phi_guard faster)",
-     [("encrypt: pgcrypto encrypt_iv / phi_encrypt", "encrypt: encrypt_iv (random IV) / phi_encrypt"),
-      ("encrypt: pgcrypto zero-IV encrypt / phi_encrypt", "encrypt: zero-IV encrypt / phi_encrypt"),
-      ("decrypt: pgcrypto decrypt_iv / phi_decrypt", "decrypt: decrypt_iv / phi_decrypt")]),
-    ("audit",
-     "Audit log, pgbench single-row INSERTs: TPS ratio (higher = faster)",
-     [("1. TPS: phi_guard / unaudited", "phi_guard audited / unaudited"),
-      ("1. TPS: plpgsql jsonb trigger / unaudited", "plpgsql jsonb trigger / unaudited"),
-      ("1. TPS: plpgsql hash chain / unaudited", "plpgsql hash chain / unaudited"),
-      ("1. TPS: phi_guard / plpgsql hash chain", "phi_guard audited / plpgsql hash chain")]),
-    ("rls",
-     "Row-level security, count(*) of one tenant: time / WHERE time (lower = faster)",
-     [("protected / where", "phi_protect_table / WHERE tenant = ..."),
-      ("per_row / where", "per-row policy / WHERE tenant = ...")]),
-]
+# The units a figure or a target may carry: (kind, factor to the kind's base
+# unit).  A figure is compared with a target of the same kind only.
+UNITS = {"x": ("ratio", 1.0), "%": ("ratio", 0.01), "": ("number", 1.0),
+         "µs": ("time", 1e-6), "ms": ("time", 1e-3), "s": ("time", 1.0),
+         "/s": ("rate", 1.0)}
 
 SEPARATOR = re.compile(r"^-+(\+-+)*$")
 ROWCOUNT = re.compile(r"^\(\d+ rows?\)$")
@@ -178,9 +172,10 @@ def verdict(value, target):
 
 
 class Comparison:
-    """One measured figure against its target.  ratio is the figure as a
-    plain ratio (a percentage divided by 100) when unit is 'x' or '%',
-    otherwise None (the figure is not drawn)."""
+    """One measured figure against its target (one row of a targets
+    table).  value and unit: the figure parsed ('0.370 µs' -> 0.37, 'µs'),
+    or None; target: the parsed target, or None when it is no bound
+    ('-', '(issue: ~70%)', 'index scan')."""
 
     def __init__(self, metric, measured, target_text, result):
         self.metric = metric
@@ -191,16 +186,23 @@ class Comparison:
         self.result = result or verdict(self.value, self.target)
 
     @property
-    def ratio(self):
-        if self.value is None or self.unit not in ("x", "%"):
+    def score(self):
+        """How the figure stands against its target, oriented so that more
+        is better: measured / target for a lower bound (>=, >), target /
+        measured for an upper bound (<=, <); 1 is the target itself.  0 or
+        math.inf at the extremes (a figure of 0 against an upper bound is
+        infinitely better).  None when there is no figure, no numeric
+        target, or their units are of different kinds."""
+        if self.value is None or self.target is None:
             return None
-        return self.value / 100.0 if self.unit == "%" else self.value
-
-    @property
-    def target_ratio(self):
-        if self.target is None or self.target[2] not in ("x", "%"):
+        op, bound, tunit = self.target
+        mine, theirs = UNITS.get(self.unit), UNITS.get(tunit)
+        if mine is None or theirs is None or mine[0] != theirs[0] or bound <= 0:
             return None
-        return self.target[1] / 100.0 if self.target[2] == "%" else self.target[1]
+        value, bound = self.value * mine[1], bound * theirs[1]
+        if op in (">=", ">"):
+            return max(value, 0.0) / bound
+        return bound / value if value > 0 else math.inf
 
 
 def comparisons(name, tables):
@@ -263,17 +265,17 @@ def load(results_dir):
     return out
 
 
-def chart_bars(results):
-    """[(group title, [(label, Comparison or None), ...]), ...] for the groups
-    whose results file exists."""
-    by_name = {r.name: r for r in results}
-    groups = []
-    for name, title, bars in CHART_GROUPS:
-        r = by_name.get(name)
-        if r is None or not r.exists:
-            continue
-        groups.append((title, [(label, r.comparisons.get(metric)) for metric, label in bars]))
-    return groups
+def chart_panels(results):
+    """[(results name, panel title, [Comparison, ...]), ...]: one panel per
+    results file that exists, in the order of load(), holding every row of
+    its targets table in the order printed."""
+    titles = {n: (src, t) for n, src, t in SCRIPTS}
+    panels = []
+    for r in results:
+        if r.exists:
+            src, title = titles.get(r.name, ("bench/" + r.name, r.name))
+            panels.append((r.name, "%s (%s)" % (title, src), list(r.comparisons.values())))
+    return panels
 
 
 # ---------------------------------------------------------------------------
@@ -356,7 +358,7 @@ def markdown(results, mach, command, svg_name):
                  "Targets are informational; a MISS on a shared, noisy machine calls for a "
                  "rerun before a conclusion.")
     lines.append("")
-    lines.append("![benchmark ratios against their targets](%s)" % svg_name)
+    lines.append("![every benchmark target, measured against the target](%s)" % svg_name)
     lines.append("")
     titles = {n: (src, t) for n, src, t in SCRIPTS}
     for r in results:
@@ -408,138 +410,181 @@ def markdown(results, mach, command, svg_name):
 # ---------------------------------------------------------------------------
 
 COLOURS = {"PASS": "#2e7d32", "MISS": "#c62828", "info": "#78909c", "n/a": "#78909c"}
-WIDTH = 960
-LABEL_W = 330            # left column: bar labels
-PLOT_X = LABEL_W + 10    # where the bars start
-PLOT_W = 440             # bar area
-BAR_H = 18
-ROW_H = 30
-
-
-def _axis(v):
-    """(axis maximum, tick step) for values up to v: a 1/2/2.5/5 x 10^k step
-    giving at most 6 intervals, the maximum a multiple of it."""
-    if v <= 0:
-        v = 1.0
-    base = 1.0
-    while base * 10 <= v / 6:
-        base *= 10
-    while base > v / 6:
-        base /= 10
-    for m in (1, 2, 2.5, 5, 10):
-        step = base * m
-        if step * 6 >= v:
-            break
-    n = int(v / step)
-    if n * step < v:
-        n += 1
-    return n * step, step
+WIDTH = 1180
+LABEL_W = 420            # left column: the metrics, right-aligned here
+LABEL_CHARS = 66         # longer metrics are shortened (in full in the tooltip)
+PLOT_X = LABEL_W + 12    # the bars
+PLOT_W = 360
+VALUE_X = PLOT_X + PLOT_W + 14   # right column: the raw figures and the verdict
+BAR_H = 16
+ROW_H = 24
+SPANS = (2, 5, 10, 20, 50, 100)  # axis half-ranges: the target times / divided by
 
 
 def _fmt(v):
     return ("%.2f" % v).rstrip("0").rstrip(".")
 
 
-def _target_label(c):
-    op, bound, unit = c.target
-    op = {">=": "≥", "<=": "≤"}.get(op, op)
-    return "target %s %s%s" % (op, _fmt(bound), "×" if unit == "x" else unit)
+def _span(panels):
+    """The axis half-range: the first of SPANS that holds every finite score
+    (a bar further out is drawn to the edge, its figures printed as ever)."""
+    worst = 2.0
+    for _, _, rows in panels:
+        for c in rows:
+            s = c.score
+            if s is not None and 0 < s < math.inf:
+                worst = max(worst, s, 1 / s)
+    return next((f for f in SPANS if f >= worst), SPANS[-1])
 
 
-def svg(groups, subtitle):
-    """subtitle: a list of short lines (date and machine, command, ...)."""
-    return _svg(groups, [l if len(l) <= 140 else l[:139] + "…" for l in subtitle])
+def _x(score, span):
+    """The x of a score on the logarithmic axis: 1 (the target) in the
+    middle of the plot, span at its right edge, 1/span at its left edge;
+    scores beyond are clipped to the edges."""
+    if score <= 0:
+        lg = -1.0
+    elif score == math.inf:
+        lg = 1.0
+    else:
+        lg = max(-1.0, min(1.0, math.log(score) / math.log(span)))
+    return PLOT_X + PLOT_W / 2.0 * (1 + lg)
 
 
-def _svg(groups, subtitle):
-    """A hand-written horizontal bar chart; one <rect class="bar"> per
-    comparison with a value, one <line class="target"> per target."""
-    parts = []
-    top_y = 48 + 14 * len(subtitle)          # the legend's baseline
-    y = top_y + 28
+def _row_text(c):
+    """The raw figures of a row: 'measured vs target · margin · verdict', or
+    'measured · no target' for a figure listed for comparison."""
+    measured = c.measured if c.value is not None or c.measured not in ("", "n/a") \
+        else "n/a (not measured)"
+    bound = c.target_text.replace(">=", "≥").replace("<=", "≤")
+    if c.target is None and (c.result not in ("PASS", "MISS") or bound in ("", "-")):
+        return (measured + " · no target" + (" " + bound if bound not in ("", "-") else "")
+                + (" · " + c.result if c.result != "info" else ""))
+    parts = ["%s vs target %s" % (measured, bound)]
+    s = c.score
+    if s is not None and 0 < s < math.inf and abs(math.log(s)) >= 0.005:
+        parts.append("%s× %s" % (_fmt(max(s, 1 / s)), "better" if s > 1 else "short"))
+    parts.append(c.result)
+    return " · ".join(parts)
+
+
+def _row(c, name, y, span):
+    """The SVG of one row at y: label, bar (or diamond), figures."""
+    out = ['<g class="row" data-script=%s data-metric=%s data-result=%s>'
+           % (quoteattr(name), quoteattr(c.metric), quoteattr(c.result))]
+    label = c.metric if len(c.metric) <= LABEL_CHARS else c.metric[:LABEL_CHARS - 1] + "…"
+    cy = y + (ROW_H - BAR_H) // 2
+    base = cy + BAR_H - 4
+    out.append('<text class="label" x="%d" y="%d" text-anchor="end">%s<title>%s</title></text>'
+               % (LABEL_W, base, escape(label), escape(c.metric)))
+    colour = COLOURS.get(c.result, COLOURS["info"])
+    text = _row_text(c)
+    mid = _x(1.0, span)
+    s = c.score
+    if s is not None:
+        end = _x(s, span)
+        w = max(abs(end - mid), 2.0)
+        left = s < 1 or (s == 1 and c.result == "MISS")    # '> 1.0x' measured 1.00x
+        x0 = mid - w if left else mid
+        out.append('<rect class="bar" x="%.1f" y="%d" width="%.1f" height="%d" fill="%s" '
+                   'data-score="%.6g"><title>%s: %s</title></rect>'
+                   % (x0, cy, w, BAR_H, colour, s, escape(c.metric), escape(text)))
+        if end in (PLOT_X, PLOT_X + PLOT_W):        # clipped: an arrowhead at the edge
+            d = 1 if s > 1 else -1
+            out.append('<polygon class="clip" points="%.1f,%d %.1f,%d %.1f,%d" fill="%s"/>'
+                       % (end, cy, end + 6 * d, cy + BAR_H // 2, end, cy + BAR_H, colour))
+    elif c.result in ("PASS", "MISS"):             # a target that is no number
+        h = BAR_H // 2
+        out.append('<polygon class="mark" points="%.1f,%d %.1f,%d %.1f,%d %.1f,%d" fill="%s">'
+                   '<title>%s: %s</title></polygon>'
+                   % (mid, cy, mid + h, cy + h, mid, cy + BAR_H, mid - h, cy + h, colour,
+                      escape(c.metric), escape(text)))
+    out.append('<text class="value%s" x="%d" y="%d" style="fill:%s">%s</text>'
+               % (" miss" if c.result == "MISS" else "", VALUE_X, base,
+                  colour, escape(text)))
+    out.append("</g>")
+    return out
+
+
+def _ticks(span):
+    """[(score, label), ...] of the axis: 1 and the 1-2-5 steps up to span,
+    each way."""
+    out = [(1.0, "target")]
+    for f in (2, 5, 10, 20, 50, 100):
+        if f <= span:
+            out += [(1.0 / f, "÷%d" % f), (float(f), "×%d" % f)]
+    return sorted(out)
+
+
+def svg(panels, subtitle):
+    """The chart of chart_panels() as SVG text.  subtitle: a list of short
+    lines (date and machine, command, ...)."""
+    return _svg(panels, [l if len(l) <= 160 else l[:159] + "…" for l in subtitle])
+
+
+def _svg(panels, subtitle):
+    """A hand-written chart: per panel a title, one <g class="row"> per
+    comparison (data-metric, data-result) holding its label, its
+    <rect class="bar"> (numeric target) or <polygon class="mark"> (other
+    target) and its figures, then the target line and the axis."""
+    span = _span(panels)
+    mid = _x(1.0, span)
+    top_y = 62 + 14 * len(subtitle)          # the legend's baseline
+    y = top_y + 30
     body = []
-    for title, bars in groups:
-        values = [c.ratio for _, c in bars if c is not None and c.ratio is not None]
-        targets = [c.target_ratio for _, c in bars if c is not None and c.target_ratio is not None]
-        xmax, step = _axis(max(values + targets + [1.0]) * 1.08)
-        scale = PLOT_W / xmax
+    for name, title, rows in panels:
         body.append('<text class="group" x="10" y="%d">%s</text>' % (y, escape(title)))
-        y += 14
+        y += 10
         top = y
-        for label, c in bars:
-            cy = y + (ROW_H - BAR_H) // 2
-            body.append('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>'
-                        % (LABEL_W, cy + BAR_H - 4, escape(label)))
-            if c is None or c.ratio is None:
-                body.append('<text class="value" x="%d" y="%d">n/a (not measured)</text>'
-                            % (PLOT_X + 4, cy + BAR_H - 4))
-                y += ROW_H
-                continue
-            w = max(1.0, c.ratio * scale)
-            colour = COLOURS.get(c.result, COLOURS["info"])
-            tip = "%s: %s (%s, %s)" % (c.metric, c.measured, c.target_text, c.result)
-            body.append('<rect class="bar" x="%d" y="%d" width="%.1f" height="%d" fill="%s">'
-                        '<title>%s</title></rect>'
-                        % (PLOT_X, cy, w, BAR_H, colour, escape(tip)))
-            if c.unit == "x":
-                text = c.measured.strip()[:-1] + "×"
-            else:
-                text = "%s (%s×)" % (c.measured, _fmt(c.ratio))
-            if c.result in ("PASS", "MISS"):
-                text += "  " + c.result
-            tx = PLOT_X + w + 6
-            if c.target_ratio is not None:
-                tx = max(tx, PLOT_X + c.target_ratio * scale + 6)
-                tx_t = PLOT_X + c.target_ratio * scale
-                body.append('<line class="target" x1="%.1f" y1="%d" x2="%.1f" y2="%d">'
-                            '<title>%s</title></line>'
-                            % (tx_t, cy - 4, tx_t, cy + BAR_H + 4, escape(_target_label(c))))
-                text += "  (%s)" % _target_label(c)
-            body.append('<text class="value" x="%.1f" y="%d">%s</text>'
-                        % (tx, cy + BAR_H - 4, escape(text)))
+        if not rows:
+            body.append('<text class="value" x="%d" y="%d">no targets table in bench/results/%s.txt'
+                        ' (see results.md)</text>' % (PLOT_X, y + ROW_H - 8, escape(name)))
             y += ROW_H
-        # x axis of this panel
+        for c in rows:
+            body.extend(_row(c, name, y, span))
+            y += ROW_H
+        body.append('<line class="target" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>' % (mid, top - 2, mid, y + 2))
         body.append('<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>'
-                    % (PLOT_X, top, PLOT_X, y))
-        body.append('<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>'
-                    % (PLOT_X, y, PLOT_X + PLOT_W, y))
-        for k in range(int(round(xmax / step)) + 1):
-            tx = PLOT_X + k * step * scale
-            body.append('<line class="tick" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>' % (tx, y, tx, y + 4))
+                    % (PLOT_X, y + 2, PLOT_X + PLOT_W, y + 2))
+        for score, label in _ticks(span):
+            tx = _x(score, span)
+            body.append('<line class="tick" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>' % (tx, y + 2, tx, y + 6))
             body.append('<text class="tick" x="%.1f" y="%d" text-anchor="middle">%s</text>'
-                        % (tx, y + 16, _fmt(k * step)))
-        if xmax >= 1:
-            px = PLOT_X + scale
-            body.append('<line class="parity" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>' % (px, top, px, y))
-        body.append('<text class="axislabel" x="%d" y="%d" text-anchor="middle">ratio (×; 1 = parity, dotted)</text>'
-                    % (PLOT_X + PLOT_W // 2, y + 32))
-        y += 58
-    height = y + 10
-    parts.append('<?xml version="1.0" encoding="UTF-8"?>')
-    parts.append('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-                 'role="img" aria-labelledby="title">' % (WIDTH, height, WIDTH, height))
-    parts.append('<title id="title">phi_guard benchmark ratios against their targets</title>')
-    parts.append('<style>text{font-family:Helvetica,Arial,sans-serif;font-size:12px;fill:#212121}'
-                 '.heading{font-size:16px;font-weight:bold}.group{font-size:13px;font-weight:bold}'
-                 '.small,.tick{font-size:10px;fill:#616161}.axislabel{font-size:11px;fill:#424242}'
-                 '.axis{stroke:#424242;stroke-width:1}.tick{stroke:#424242}'
-                 '.parity{stroke:#9e9e9e;stroke-dasharray:2 3}'
-                 '.target{stroke:#111;stroke-width:2;stroke-dasharray:4 2}</style>')
-    parts.append('<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (WIDTH, height))
-    parts.append('<text class="heading" x="10" y="22">phi_guard benchmarks: ratios measured in one run</text>')
+                        % (tx, y + 17, label))
+        y += 44
+    height = y
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
+             'role="img" aria-labelledby="title">' % (WIDTH, height, WIDTH, height),
+             '<title id="title">phi_guard benchmarks: every target of every script</title>',
+             '<style>text{font-family:Helvetica,Arial,sans-serif;font-size:12px;fill:#212121}'
+             '.heading{font-size:16px;font-weight:bold}.group{font-size:13px;font-weight:bold}'
+             '.small,.tick{font-size:10px;fill:#616161}.miss{font-weight:bold}'
+             '.axis{stroke:#424242;stroke-width:1}line.tick{stroke:#424242}'
+             '.target{stroke:#111;stroke-width:1.5;stroke-dasharray:4 2}</style>',
+             '<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (WIDTH, height),
+             '<text class="heading" x="10" y="22">phi_guard benchmarks: every target of every '
+             'script, measured against its target</text>']
     for k, line in enumerate(subtitle):
         parts.append('<text class="small" x="10" y="%d">%s</text>' % (38 + 14 * k, escape(line)))
-    # legend
+    parts.append('<text class="small" x="10" y="%d">Bar: measured ÷ target, or target ÷ measured '
+                 'where lower is better, on a logarithmic axis; the dashed line is the target, '
+                 'right of it is better. The raw figures are printed on the right.</text>'
+                 % (38 + 14 * len(subtitle)))
     lx = 10
-    for key, text in (("PASS", "meets its target"), ("MISS", "misses its target"),
-                      ("info", "no target (for comparison)")):
+    for key, text in (("PASS", "PASS: meets its target"), ("MISS", "MISS: misses its target"),
+                      ("info", "no target: the figure, listed")):
         parts.append('<rect x="%d" y="%d" width="12" height="10" fill="%s"/>'
                      % (lx, top_y - 9, COLOURS[key]))
         parts.append('<text class="small" x="%d" y="%d">%s</text>' % (lx + 16, top_y, escape(text)))
         lx += 40 + 6 * len(text)
-    parts.append('<line class="target" x1="%d" y1="%d" x2="%d" y2="%d"/>'
+    parts.append('<polygon points="%d,%d %d,%d %d,%d %d,%d" fill="#616161"/>'
+                 % (lx + 5, top_y - 10, lx + 10, top_y - 5, lx + 5, top_y, lx, top_y - 5))
+    parts.append('<text class="small" x="%d" y="%d">target that is no number (met or not)</text>'
+                 % (lx + 16, top_y))
+    lx += 40 + 6 * 37
+    parts.append('<line class="target key" x1="%d" y1="%d" x2="%d" y2="%d"/>'
                  % (lx, top_y - 10, lx, top_y + 2))
-    parts.append('<text class="small" x="%d" y="%d">target</text>' % (lx + 6, top_y))
+    parts.append('<text class="small" x="%d" y="%d">the target</text>' % (lx + 6, top_y))
     parts.extend(body)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
@@ -569,11 +614,10 @@ def main(argv=None):
     subtitle = ["%s, %s CPUs (%s)" % (_stamp(max(r.mtime for r in present)),
                                      mach["nproc"], mach["model"]),
                 "command: " + args.command]
-    charted = [g[0] for g in CHART_GROUPS]
-    missing = [r.name for r in results if not r.exists and r.name in charted]
+    missing = [r.name for r in results if not r.exists]
     if missing:
         subtitle.append("not run: %s (see results.md)" % ", ".join(missing))
-    chart = svg(chart_bars(results), subtitle)
+    chart = svg(chart_panels(results), subtitle)
     for path, text in ((args.markdown, md), (args.svg, chart)):
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
