@@ -10,12 +10,10 @@
 
 /*
  * Write up to max events waiting in slot i as entries through w, without
- * consuming them: audit_queue_consume(i, n, ...) once the transaction
- * committed.  The access ids of the intents among them that WAL holds are
- * added to wal_intents (audit_intent_wal_note).  Returns how many were
- * written.
+ * consuming them: audit_queue_consume(i, n) once the transaction
+ * committed.  Returns how many were written.
  */
-extern int	audit_queue_write(AuditWriter *w, int i, int max, StringInfo wal_intents);
+extern int	audit_queue_write(AuditWriter *w, int i, int max);
 
 /*
  * Write e's record, with its listed references rows, to the server log

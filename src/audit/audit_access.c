@@ -51,7 +51,6 @@
 
 #include "audit/access.h"
 #include "audit/audit.h"
-#include "audit/intent_wal.h"
 #include "audit/record.h"
 #include "audit/refs.h"
 #include "audit/shmem.h"
@@ -312,10 +311,9 @@ audit_access_note(char kind, uint32 key_id, const char *key_name)
 }
 
 /*
- * The intent entry of p, naming its first reference json: queued, and
- * flushed to WAL (intent_wal.c) or committed by the worker before this
- * returns (or PH006).  json is at most 6 * 128 + 2 bytes (refs.c), which
- * the event's own cell holds.
+ * The intent entry of p, naming its first reference json: queued and
+ * committed by the worker before this returns (or PH006).  json is at most
+ * 6 * 128 + 2 bytes (refs.c), which the event's own cell holds.
  */
 static void
 write_intent(const Pending *p, const char *json)
@@ -329,18 +327,10 @@ write_intent(const Pending *p, const char *json)
 	intent.rows_omitted = 0;
 	intent.omitted_exact = true;
 	intent.rows_len = (int) strlen(json);
-	intent.wal_intent = audit_intent_wal_ready();
 	Assert(audit_queue_text_cells(intent.rows_len) == 0);
 	cell = audit_queue_reserve();
-	if (intent.wal_intent)
-	{
-		/* queued first: the worker's intents_safe relies on it */
-		(void) audit_queue_push(cell, &intent, json, NULL, 0, false);
-		audit_intent_wal_log(&intent, json);
-	}
-	else
-		audit_queue_wait_ticket(audit_queue_push(cell, &intent, json, NULL, 0, true),
-								INTENT_WAIT_MS);
+	audit_queue_wait_ticket(audit_queue_push(cell, &intent, json, NULL, 0, true),
+							INTENT_WAIT_MS);
 }
 
 /* The length of p's listed references with json added. */
@@ -450,7 +440,7 @@ audit_access_reveal(char kind, uint32 key_id, const char *key_name,
 }
 
 int
-audit_queue_write(AuditWriter *w, int i, int max, StringInfo wal_intents)
+audit_queue_write(AuditWriter *w, int i, int max)
 {
 	AccessEvent *events;
 	char	  **rows;
@@ -463,7 +453,6 @@ audit_queue_write(AuditWriter *w, int i, int max, StringInfo wal_intents)
 		resetStringInfo(&buf);
 		build_access_record(&buf, &events[k], rows[k], false);
 		audit_writer_add(w, buf.data, buf.len);
-		audit_intent_wal_note(wal_intents, &events[k]);
 		pfree(rows[k]);
 	}
 	pfree(buf.data);
@@ -486,7 +475,7 @@ audit_queue_discard(int i, const char *why)
 			audit_access_log(&events[k], rows[k], why);
 			pfree(rows[k]);
 		}
-		audit_queue_consume(i, n, InvalidXLogRecPtr, InvalidXLogRecPtr);
+		audit_queue_consume(i, n);
 		pfree(rows);
 		pfree(events);
 	}

@@ -65,7 +65,6 @@
 #include "audit/access.h"
 #include "audit/anchor.h"
 #include "audit/audit.h"
-#include "audit/intent_wal.h"
 #include "audit/shmem.h"
 #include "audit/worker.h"
 
@@ -117,7 +116,6 @@ void
 audit_init(void)
 {
 	audit_shmem_init();
-	audit_intent_wal_register();
 	audit_access_init();
 	audit_anchor_init();
 	launcher_register();
@@ -596,13 +594,6 @@ launcher_shutdown(void)
 				 errdetail("No audit worker could write them to their databases' audit log before the server stopped.")));
 }
 
-/* An intent found in WAL after a crash, without room in the queue. */
-static void
-recovered_no_room(const AccessEvent *e, const char *json)
-{
-	audit_access_log(e, json, "recovered from WAL after a crash, no room in the queue");
-}
-
 void
 phi_guard_launcher_main(Datum arg)
 {
@@ -623,10 +614,6 @@ phi_guard_launcher_main(Datum arg)
 									  ALLOCSET_DEFAULT_SIZES);
 	launcher_attach();
 	audit_anchor_launcher_start();
-	MemoryContextSwitchTo(round_cxt);
-	audit_intent_wal_start(recovered_no_room);
-	MemoryContextSwitchTo(TopMemoryContext);
-	MemoryContextReset(round_cxt);
 	sweep_load(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   phi_guard_audit_seal_interval));
 
@@ -642,7 +629,6 @@ phi_guard_launcher_main(Datum arg)
 		}
 		MemoryContextSwitchTo(round_cxt);
 		wait_ms = launcher_round();
-		audit_intent_wal_advance();
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(round_cxt);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

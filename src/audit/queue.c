@@ -20,15 +20,11 @@
  * Durable mode: an intent event is pushed with a ticket — its position in
  * the database's list, which the worker writes in order — and its backend
  * waits until the worker has committed that far
- * (audit_queue_wait_ticket): one worker transaction commits the intents of
- * every waiting backend at once and wakes the backends whose tickets it
- * covered (their latches, found in waiters by PGPROC number) — no one
- * else.  The worker commits without waiting for the flush; each woken
- * backend flushes WAL up to the end of that commit record itself before it
- * returns anything (XLogFlush: the backends that wait at once share one
- * flush).  So the worker writes the next batch while the last one reaches
- * the disk, and a crash before the flush loses only intents whose values
- * were never returned.
+ * (audit_queue_wait_ticket): one worker transaction, with
+ * synchronous_commit on, commits the intents of every waiting backend at
+ * once, and once its commit record is flushed the worker wakes the
+ * backends whose tickets it covered (their latches, found in waiters by
+ * PGPROC number) — no one else.
  *
  * Room: one database may hold at most half of the pool (queued, reserved
  * and text cells), so a database whose worker cannot write does not starve
@@ -45,7 +41,6 @@
  */
 #include "postgres.h"
 
-#include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -260,7 +255,6 @@ audit_queue_push(int cell, const AccessEvent *e, const char *rows,
 			d->first = cell;
 		d->last = cell;
 		d->queued++;
-		d->intents_pending += e->wal_intent ? 1 : 0;
 		d->reserved -= 1 + ntext;
 		d->text_cells += ntext;
 		ticket = ++d->pushed;
@@ -289,7 +283,6 @@ audit_queue_wait_ticket(uint64 ticket, int timeout_ms)
 	AuditShared *s = audit_shared;
 	TimestampTz start = GetCurrentTimestamp();
 	Refusal		why = REFUSAL_NONE;
-	XLogRecPtr	commit_end = InvalidXLogRecPtr;
 
 	/* (audit_queue_push registered this backend as the ticket's waiter) */
 	for (;;)
@@ -304,9 +297,7 @@ audit_queue_wait_ticket(uint64 ticket, int timeout_ms)
 		i = audit_db_slot(MyDatabaseId, false);
 		Assert(i >= 0);
 		done = s->dbs[i].written >= ticket;
-		if (done)
-			commit_end = s->dbs[i].written_lsn;
-		else
+		if (!done)
 		{
 			AuditDb    *d = &s->dbs[i];
 			bool		running = d->state == AUDIT_WORKER_RUNNING;
@@ -344,9 +335,6 @@ audit_queue_wait_ticket(uint64 ticket, int timeout_ms)
 		LWLockRelease(s->lock);
 		refuse(why);
 	}
-	/* the commit that wrote the intent, on disk before any value leaves */
-	if (!XLogRecPtrIsInvalid(commit_end))
-		XLogFlush(commit_end);
 }
 
 bool
@@ -454,7 +442,7 @@ audit_queue_peek(int i, int max, AccessEvent **events, char ***rows)
 }
 
 void
-audit_queue_consume(int i, int n, XLogRecPtr commit_end, XLogRecPtr intents_safe)
+audit_queue_consume(int i, int n)
 {
 	AuditShared *s = audit_shared;
 	AuditDb    *d = &s->dbs[i];
@@ -466,7 +454,6 @@ audit_queue_consume(int i, int n, XLogRecPtr commit_end, XLogRecPtr intents_safe
 		int			t = s->cells[c].event.rows_more;
 
 		d->first = s->cells[c].next;
-		d->intents_pending -= s->cells[c].event.wal_intent ? 1 : 0;
 		s->cells[c].next = s->free_cell;
 		s->free_cell = c;
 		s->nfree++;
@@ -486,10 +473,6 @@ audit_queue_consume(int i, int n, XLogRecPtr commit_end, XLogRecPtr intents_safe
 		d->last = -1;
 	d->queued -= n;
 	d->written += n;
-	if (commit_end > d->written_lsn)
-		d->written_lsn = commit_end;
-	if (intents_safe > d->intents_safe)
-		d->intents_safe = intents_safe;
 	/* wake the backends whose intents are now committed, and only them */
 	for (int k = 0; n > 0 && k < s->nwaiters; k++)
 	{
@@ -502,45 +485,4 @@ audit_queue_consume(int i, int n, XLogRecPtr commit_end, XLogRecPtr intents_safe
 		}
 	}
 	LWLockRelease(s->lock);
-}
-
-bool
-audit_queue_push_recovered(Oid dboid, const AccessEvent *e, const char *rows,
-						   XLogRecPtr from)
-{
-	AuditShared *s = audit_shared;
-	bool		done = false;
-	int			i;
-
-	Assert(e->rows_len <= ACCESS_ROWS_INLINE);
-	LWLockAcquire(s->lock, LW_EXCLUSIVE);
-	i = audit_db_slot(dboid, true);
-	if (i >= 0 && s->free_cell >= 0 &&
-		s->dbs[i].queued + s->dbs[i].reserved + s->dbs[i].text_cells < Max(s->ncells / 2, 1))
-	{
-		AuditDb    *d = &s->dbs[i];
-		int			cell = s->free_cell;
-		AccessCell *c = &s->cells[cell];
-
-		s->free_cell = c->next;
-		s->nfree--;
-		c->event = *e;
-		memcpy(c->event.rows, rows, e->rows_len);
-		c->event.rows_more = -1;
-		c->event.wal_intent = true;
-		c->next = -1;
-		if (d->last >= 0)
-			s->cells[d->last].next = cell;
-		else
-			d->first = cell;
-		d->last = cell;
-		d->queued++;
-		d->pushed++;
-		d->intents_pending++;
-		d->intents_safe = Min(d->intents_safe, from);
-		d->visit = true;
-		done = true;
-	}
-	LWLockRelease(s->lock);
-	return done;
 }

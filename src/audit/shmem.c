@@ -27,7 +27,6 @@
 #include "postgres.h"
 
 #include "access/twophase.h"
-#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
@@ -118,8 +117,6 @@ shmem_startup(void)
 		s->no_worker = false;
 		s->sweep_requested = false;
 		s->slot_wanted_at = 0;
-		s->born = GetCurrentTimestamp();
-		s->intent_wal = false;
 	}
 	LWLockRelease(AddinShmemInitLock);
 	audit_shared = s;
@@ -161,8 +158,6 @@ audit_db_slot(Oid dboid, bool claim)
 		d->dboid = dboid;
 		d->state = AUDIT_WORKER_NONE;
 		d->first = d->last = -1;
-		/* none of its intents is in WAL before this */
-		d->intents_safe = GetXLogInsertRecPtr();
 		/* as a worker started now would: the first seal one interval on */
 		d->next_seal = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												   phi_guard_audit_seal_interval);

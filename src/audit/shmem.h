@@ -13,7 +13,6 @@
 
 #include "postgres.h"
 
-#include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
@@ -37,8 +36,6 @@ typedef struct AccessEvent
 	char		kind;			/* AUDIT_ACCESS_* */
 	char		phase;			/* ACCESS_PHASE_*, or 0: names no rows */
 	bool		omitted_exact;	/* rows_omitted is exact (see refs.c) */
-	bool		wal_intent;		/* an intent WAL holds until it is written
-								 * (intent_wal.c) */
 	uint32		key_id;
 	int64		count;
 	int			pid;
@@ -101,11 +98,6 @@ typedef struct AuditDb
 	uint64		pushed;			/* events queued since the slot was claimed */
 	uint64		written;		/* events written since then: the first
 								 * 'written' pushed ones (FIFO) are committed */
-	XLogRecPtr	written_lsn;	/* the end of the commit that wrote the last
-								 * of them: a waiter flushes WAL up to it */
-	int			intents_pending;	/* queued events with wal_intent */
-	XLogRecPtr	intents_safe;	/* every wal_intent event of this database
-								 * logged before this is committed */
 	pg_atomic_uint64 written_max;	/* newest transaction (FullTransactionId)
 									 * that wrote entries directly; 0: none.
 									 * Raised under the shared lock (every
@@ -135,8 +127,6 @@ typedef struct AuditShared
 	bool		no_worker;		/* no worker could be started while none ran */
 	bool		sweep_requested;	/* a writer found no free slot */
 	TimestampTz slot_wanted_at; /* last time a producer waited for a slot */
-	TimestampTz born;			/* when this shared memory was set up */
-	bool		intent_wal;		/* intents may go through WAL (intent_wal.c) */
 	int			nwaiters;		/* one per PGPROC: backends waiting for a ticket */
 	AuditWaiter *waiters;		/* after the cells */
 	AuditDb    *dbs;			/* ndbs slots, after this struct */
@@ -267,20 +257,8 @@ extern int	audit_queue_peek(int i, int max, AccessEvent **events, char ***rows);
 /*
  * The first n events of slot i were written and committed (or logged, when
  * they cannot be written): free their cells, and wake the backends waiting
- * for them, which flush WAL up to commit_end (the end of the commit record
- * that wrote them; InvalidXLogRecPtr when they were logged).
- * intents_safe: every intent of the slot logged to WAL before it is now
- * committed (InvalidXLogRecPtr: no news).
+ * for them.
  */
-extern void audit_queue_consume(int i, int n, XLogRecPtr commit_end,
-								XLogRecPtr intents_safe);
-
-/*
- * Queue the intent e, found in WAL from `from` on after a crash, for
- * database dboid (claiming a slot), held in WAL until written.  False when
- * there is no slot or no room: the caller logs it instead.  Never waits.
- */
-extern bool audit_queue_push_recovered(Oid dboid, const AccessEvent *e, const char *rows,
-									   XLogRecPtr from);
+extern void audit_queue_consume(int i, int n);
 
 #endif

@@ -11,9 +11,9 @@
  * seconds, or durable accesses came within them) or exit, which frees the
  * process for another database.  The launcher may ask it to end its turn
  * (another database waits for a process): it exits after the current
- * round.  Durable accesses wait for their intents (queue.c): each commit
- * wakes the backends whose intents it holds, which flush it themselves —
- * its commits are asynchronous.
+ * round.  Durable accesses wait for their intents (queue.c): its writes
+ * commit synchronously, and each commit wakes the backends whose intents
+ * it holds.
  *
  * The access path never depends on the seal nor on a lock a user can
  * hold: the lock on phi_guard.audit_log that writing needs is taken
@@ -32,16 +32,12 @@
  * backends still queue as they end, for up to 2 s, then exits.  Its
  * transactions are READ COMMITTED whatever the database's defaults, and an
  * idle round starts no transaction.  Events leave the queue only after the
- * transaction that wrote them committed (written twice if the
- * worker dies between commit and consume).  Those commits are
- * asynchronous: the WAL writer flushes them within a few wal_writer_delay,
- * and a server crash before that loses the final entries they held, never
- * an intent whose value was returned (its backend flushed it first).
+ * transaction that wrote them committed (never lost; written twice if the
+ * worker dies between commit and consume).
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "access/xlog.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -51,14 +47,12 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/guc.h"
-#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "audit/access.h"
 #include "audit/anchor.h"
 #include "audit/audit.h"
-#include "audit/intent_wal.h"
 #include "audit/seal.h"
 #include "audit/shmem.h"
 #include "audit/worker.h"
@@ -98,43 +92,17 @@ end(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/*
- * Write the events queued in slot i, DRAIN_BATCH per transaction.  The
- * access ids of the intents kept in WAL that a batch wrote are logged
- * after its commit (intent_wal.c).
- */
+/* Write the events queued in slot i, DRAIN_BATCH per transaction. */
 static Round
 drain(int i)
 {
-	static StringInfo wal_intents = NULL;
-
-	if (wal_intents == NULL)
+	while (audit_queue_length(i) > 0)
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		wal_intents = makeStringInfo();
-		MemoryContextSwitchTo(old);
-	}
-	for (;;)
-	{
-		/* read before the queue: an intent queued later is logged after it */
-		XLogRecPtr	before = GetXLogInsertRecPtr();
-		int			queued = audit_queue_length(i);
 		Oid			log;
 		AuditWriter *w;
 		int			n;
 
-		if (queued == 0)
-			break;
-
 		begin("writing access entries");
-		/*
-		 * Not waiting for the flush: a backend woken for its intent flushes
-		 * WAL up to the commit that wrote it (queue.c), while this worker
-		 * writes the next batch.
-		 */
-		(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
 		/* (a relcache lookup: what a durable access waits for stays short) */
 		log = catalog_relid("audit_log");
 		if (!OidIsValid(log))
@@ -150,13 +118,10 @@ drain(int i)
 			return ROUND_BUSY;
 		}
 		w = audit_writer_open();
-		n = audit_queue_write(w, i, DRAIN_BATCH, wal_intents);
+		n = audit_queue_write(w, i, DRAIN_BATCH);
 		audit_writer_close(w);
 		end();
-		audit_intent_wal_written(wal_intents);
-		/* every event queued before `before` is in the log when n covers them */
-		audit_queue_consume(i, n, XactLastCommitEnd,
-							n >= queued ? before : InvalidXLogRecPtr);
+		audit_queue_consume(i, n);
 	}
 	return ROUND_DONE;
 }
@@ -234,7 +199,10 @@ phi_guard_worker_main(Datum arg)
 	 * jit_above_cost: compiling it would cost more CPU than the whole round.
 	 */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	/* a seal reaches the disk before anyone can read or anchor its digest */
+	/*
+	 * A backend waiting for its intent is woken only once the commit that
+	 * wrote it is flushed: one flush for every intent of the transaction.
+	 */
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 	if (!audit_worker_attach(slot, dboid))
 		proc_exit(0);
