@@ -38,6 +38,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -126,10 +127,34 @@ drain(int i)
 	return ROUND_DONE;
 }
 
+/*
+ * Sealing was skipped since `since` (a lock held on audit_block or
+ * audit_log): after 10 seal intervals (at least 1 s) say so, then every
+ * 10 minutes — seals, and the alerts and anchors that follow them, wait.
+ */
+static void
+warn_skipped_seals(TimestampTz since, TimestampTz now)
+{
+	static TimestampTz warned_at = 0;
+	long		after_ms = Max(10L * phi_guard_audit_seal_interval, 1000L);
+
+	if (now < TimestampTzPlusMilliseconds(since, after_ms) ||
+		(warned_at >= since && now < TimestampTzPlusMilliseconds(warned_at, 600000)))
+		return;
+	warned_at = now;
+	ereport(WARNING,
+			(errmsg("phi_guard has not sealed the audit log of database \"%s\" for %ld s",
+					get_database_name(MyDatabaseId),
+					(long) ((now - since) / USECS_PER_SEC)),
+			 errdetail("A transaction holds a lock on phi_guard.audit_block or phi_guard.audit_log: phi_audit_seal() in a transaction left open, or an explicit LOCK. Alerts and anchors wait for the seal."),
+			 errhint("Find it with SELECT pid, mode FROM pg_locks WHERE relation IN ('phi_guard.audit_block'::regclass, 'phi_guard.audit_log'::regclass).")));
+}
+
 /* Seal, unless sealing's locks are taken (a skipped round). */
 static Round
 seal(int i)
 {
+	static TimestampTz skipped_since = 0;
 	int64		sealed;
 	uint64		horizon = 0;
 
@@ -140,6 +165,16 @@ seal(int i)
 		return ROUND_GONE;
 	}
 	sealed = audit_seal(false, &horizon);
+	if (sealed < 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (skipped_since == 0)
+			skipped_since = now;
+		warn_skipped_seals(skipped_since, now);
+	}
+	else
+		skipped_since = 0;
 	end();
 	if (sealed >= 0 && horizon != 0)
 		audit_worker_sealed(i, horizon);

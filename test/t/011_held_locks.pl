@@ -144,6 +144,9 @@ ok(wait_true("SELECT ($decrypted_sql) = $n", 10),
 	'the worker wrote every access entry while the lock was still held');
 is(query($holds_seal_lock), '1', '(the auditor still holds it)');
 cmp_ok(query($unsealed_sql), '>', 0, 'those entries wait unsealed: the worker skipped its seals');
+like(slurp_file($node->logfile),
+	qr/WARNING:  phi_guard has not sealed the audit log of database "postgres" for \d+ s/,
+	'the worker says in the server log that its seals are held back');
 
 # another auditor's phi_audit_seal() waits for the first one
 my ($state, $err) = sql_error($node, 'postgres', <<'EOS');
