@@ -41,27 +41,16 @@ my ($node) = phi_guard_node(
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 
-# a context token from test/context/sign_context.py
-sub sign
-{
-	my @args = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ '/usr/bin/python3', 'test/context/sign_context.py', @args ],
-		'<', \undef, '>', \$out, '2>', \$err)
-	  or die "sign_context.py @args[0..1] failed: $err";
-	chomp $out;
-	return $out;
-}
 
-my $pem = sign('pem', 'k1');
+my $pem = sign_context('pem', 'k1');
 my %tokens = map {
-	$_ => sign('token', 'k1', "sub=user-$_", "tenant=tenant-$_", 'roles=clinician',
+	$_ => sign_context('token', 'k1', "sub=user-$_", "tenant=tenant-$_", 'roles=clinician',
 		'exp=4102444800')
 } 1 .. 4;
 # expected to fail: expired; signed with a key other than the kid's
-$tokens{0} = sign('token', 'k1', 'sub=user-0', 'tenant=tenant-1', 'roles=clinician',
+$tokens{0} = sign_context('token', 'k1', 'sub=user-0', 'tenant=tenant-1', 'roles=clinician',
 	'exp=1000000000');
-$tokens{-1} = sign('token', 'k1', 'sub=user-9', 'tenant=tenant-1', 'roles=clinician',
+$tokens{-1} = sign_context('token', 'k1', 'sub=user-9', 'tenant=tenant-1', 'roles=clinician',
 	'exp=4102444800', '--sign-with=k2');
 my $token_rows = join(",\n", map { "($_, '$tokens{$_}')" } sort { $a <=> $b } keys %tokens);
 

@@ -25,15 +25,6 @@ my ($node) = phi_guard_node(
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 
-# test/context/sign_context.py with these arguments
-sub sign
-{
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'python3', 'test/context/sign_context.py', @_ ],
-		'<', \undef, '>', \$out, '2>', \$err)
-	  or die "sign_context.py: $err";
-	return $out;
-}
 
 # a JSON string claim for sign_context.py, non-ASCII as \u escapes
 sub claim
@@ -52,7 +43,7 @@ my $purpose = 'p' . (chr(0xFC) x 127);
 is(length(encode('UTF-8', $tenant)) . '/' . length(encode('UTF-8', $purpose)),
 	'255/255', 'tenant and purpose claims have the most bytes allowed');
 
-my $pem = sign('pem', 'who');
+my $pem = sign_context('pem', 'who');
 query(<<"EOS");
 SET client_min_messages = warning;
 CREATE EXTENSION phi_guard;
@@ -66,7 +57,7 @@ EOS
 my $id = 100;
 for my $sub ($sub_x, $sub_y)
 {
-	my $tok = sign('token', 'who', "sub=$sub", claim('tenant', $tenant),
+	my $tok = sign_context('token', 'who', "sub=$sub", claim('tenant', $tenant),
 		claim('purpose', $purpose), 'roles=clinician', 'exp=+600');
 	$id++;
 	query(<<"EOS");
@@ -78,7 +69,7 @@ COMMIT;
 EOS
 }
 
-my $long = sign('token', 'who', 'sub=' . ('u' x 256), 'tenant=t', 'roles=clinician', 'exp=+600');
+my $long = sign_context('token', 'who', 'sub=' . ('u' x 256), 'tenant=t', 'roles=clinician', 'exp=+600');
 fails_with($node, 'postgres', "SELECT phi_guard.phi_set_context('$long')", '28000',
 	'a 256-byte claim');
 

@@ -40,15 +40,6 @@ my ($node) = phi_guard_node(
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 
-# test/context/sign_context.py with these arguments
-sub sign
-{
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'python3', 'test/context/sign_context.py', @_ ],
-		'<', \undef, '>', \$out, '2>', \$err)
-	  or die "sign_context.py: $err";
-	return $out;
-}
 
 query('CREATE EXTENSION phi_guard');
 
@@ -105,7 +96,7 @@ sub well_formed
 }
 
 # ---- safeguard_changed: a context key added (the worker seals)
-my $pem = sign('pem', 'al');
+my $pem = sign_context('pem', 'al');
 query("SELECT phi_guard.phi_context_key_add('al', '$pem')");
 my $a = expect_alert('safeguard_changed', 'context key added');
 well_formed($a, 'safeguard_changed');
@@ -131,7 +122,7 @@ my @off = of_kind('off_hours');
 is(scalar(@off), 1, 'off_hours: the reads of this hour made one alert');
 well_formed($off[0], 'off_hours');
 is($off[0]{app_user}, undef, 'off_hours: no app user (no context)');
-my $yan = sign('token', 'al', 'sub=yan', 'tenant=t1', 'roles=clinician', 'exp=+600');
+my $yan = sign_context('token', 'al', 'sub=yan', 'tenant=t1', 'roles=clinician', 'exp=+600');
 for (1 .. 2)
 {
 	query("BEGIN; SELECT phi_guard.phi_set_context('$yan'); SELECT phi_guard.phi_decrypt(v) IS NOT NULL FROM al_t WHERE id = 1; COMMIT");
@@ -144,7 +135,7 @@ is($off[1]{tenant}, 't1', 'off_hours: with the tenant');
 $node->append_conf('postgresql.conf', "phi_guard.alert_hours = ''");
 $node->reload;
 usleep(500_000);
-my $zoe = sign('token', 'al', 'sub=zoe', 'tenant=t1', 'roles=clinician', 'exp=+600');
+my $zoe = sign_context('token', 'al', 'sub=zoe', 'tenant=t1', 'roles=clinician', 'exp=+600');
 query("BEGIN; SELECT phi_guard.phi_set_context('$zoe'); SELECT phi_guard.phi_decrypt(v) IS NOT NULL FROM al_t WHERE id = 1; COMMIT");
 settle();
 is(scalar(of_kind('off_hours')), 2, 'off_hours: none with alert_hours empty');
@@ -163,7 +154,7 @@ well_formed($a, 'repeated_denials');
 is($a->{detail}{denials} . '/' . $a->{detail}{last}, '4/context_rejected', 'denials: 4, the last a rejected token');
 
 # ---- break_glass_open
-my $cli = sign('token', 'al', 'sub=kim', 'tenant=t2', 'roles=clinician', 'exp=+600');
+my $cli = sign_context('token', 'al', 'sub=kim', 'tenant=t2', 'roles=clinician', 'exp=+600');
 query("BEGIN; SELECT phi_guard.phi_set_context('$cli'); SELECT phi_guard.phi_break_glass('patient unconscious in the ER', 10); COMMIT");
 $a = expect_alert('break_glass_open', 'break-glass');
 well_formed($a, 'break_glass_open');

@@ -15,10 +15,23 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(random_hex write_key_file phi_guard_conf phi_guard_node
-  restart_with fails_with verify_audit_py audit_seal_quiet);
+  restart_with fails_with verify_audit_py audit_seal_quiet sign_context);
 # on request (use PhiGuardTest qw(:DEFAULT sql_error)): a test may have its
 # own sql_error
 our @EXPORT_OK = qw(sql_error);
+
+# test/context/sign_context.py with these arguments ('pem', kid or
+# 'token', kid, claims...): its output without the final newline.
+sub sign_context
+{
+	my @args = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'python3', 'test/context/sign_context.py', @args ],
+		'<', \undef, '>', \$out, '2>', \$err)
+	  or die "sign_context.py @args[0..1] failed: $err";
+	chomp $out;
+	return $out;
+}
 
 # 32 random bytes as 64 hexadecimal characters: a master key's text form.
 sub random_hex
