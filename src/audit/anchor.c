@@ -60,7 +60,6 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "audit/anchor.h"
@@ -68,6 +67,7 @@
 #include "audit/shmem.h"
 #include "common/catalog.h"
 #include "common/spi.h"
+#include "common/xact.h"
 
 /* phi_audit_digest()'s text is about 230 bytes; room to spare */
 #define ANCHOR_DIGEST_LEN 512
@@ -213,10 +213,7 @@ read_digest(int64 known, char *digest, char *dbname)
 	Datum		values[1] = {Int64GetDatum(known)};
 	int64		block = 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "reading the audit digest to anchor");
+	xact_begin_background("reading the audit digest to anchor");
 	block_rel = catalog_relid("audit_block");
 	checkpoint_rel = catalog_relid("audit_checkpoint");
 	if (OidIsValid(block_rel) && OidIsValid(checkpoint_rel) &&
@@ -259,9 +256,7 @@ read_digest(int64 known, char *digest, char *dbname)
 			strlcpy(dbname, name ? name : "", NAMEDATALEN);
 		}
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
+	xact_commit_background();
 	return block;
 }
 

@@ -48,7 +48,6 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/guc.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "audit/access.h"
@@ -59,6 +58,7 @@
 #include "audit/worker.h"
 #include "audit/writer.h"
 #include "common/catalog.h"
+#include "common/xact.h"
 
 #define DRAIN_BATCH 1024		/* events per transaction */
 #define SHUTDOWN_DRAIN_MS 2000
@@ -76,23 +76,6 @@ extension_installed(void)
 	return OidIsValid(get_extension_oid("phi_guard", true));
 }
 
-static void
-begin(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-static void
-end(void)
-{
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
 /* Write the events queued in slot i, DRAIN_BATCH per transaction. */
 static Round
 drain(int i)
@@ -103,25 +86,25 @@ drain(int i)
 		AuditWriter *w;
 		int			n;
 
-		begin("writing access entries");
+		xact_begin_background("writing access entries");
 		/* (a relcache lookup: what a durable access waits for stays short) */
 		log = catalog_relid("audit_log");
 		if (!OidIsValid(log))
 		{
 			bool		gone = !extension_installed();
 
-			end();
+			xact_commit_background();
 			return gone ? ROUND_GONE : ROUND_BUSY;
 		}
 		if (!ConditionalLockRelationOid(log, RowExclusiveLock))
 		{
-			end();
+			xact_commit_background();
 			return ROUND_BUSY;
 		}
 		w = audit_writer_open();
 		n = audit_queue_write(w, i, DRAIN_BATCH);
 		audit_writer_close(w);
-		end();
+		xact_commit_background();
 		audit_queue_consume(i, n);
 	}
 	return ROUND_DONE;
@@ -158,10 +141,10 @@ seal(int i)
 	int64		sealed;
 	uint64		horizon = 0;
 
-	begin("sealing");
+	xact_begin_background("sealing");
 	if (!extension_installed())
 	{
-		end();
+		xact_commit_background();
 		return ROUND_GONE;
 	}
 	sealed = audit_seal(false, &horizon);
@@ -175,7 +158,7 @@ seal(int i)
 	}
 	else
 		skipped_since = 0;
-	end();
+	xact_commit_background();
 	if (sealed >= 0 && horizon != 0)
 		audit_worker_sealed(i, horizon);
 	audit_anchor_after_seal(sealed);

@@ -1,13 +1,16 @@
 /*
  * xact.c — one transaction callback for phi_guard, calling the functions
  * registered with xact_on_end at commit, abort and PREPARE TRANSACTION
- * (the request context is dropped, the access counts flushed).
+ * (the request context is dropped, the access counts flushed); and the
+ * start and commit of the audit worker's own transactions.
  *
  * State: a fixed array filled by _PG_init, read-only afterwards.  No locks.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "pgstat.h"
+#include "utils/snapmgr.h"
 
 #include "common/xact.h"
 
@@ -42,4 +45,21 @@ xact_on_end(XactEndFunction fn)
 	if (n_at_end == 0)
 		RegisterXactCallback(xact_callback, NULL);
 	at_end[n_at_end++] = fn;
+}
+
+void
+xact_begin_background(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+xact_commit_background(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
