@@ -27,12 +27,13 @@ OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c src/*/*.c))
 #   src/tokens/tokens.sql  blind index, token domains and vault, masking
 #   src/adopt/adopt.sql    column migrations: phi_encrypt_column, phi_rewrap_column
 #   src/guard/guard.sql    protected tables: phi_protect_table, the registry, partitions
+#   src/cluster/cluster.sql  on Citus: phi_citus_setup, the cluster's digest and verification
 #   src/reports.sql        key_status, stats, phi_check_config
 # DATA: the released 0.1.0 install script (upgrade tests start from it) and
 # every update script (deltas only, never edited once released).
 SQL_PIECES = src/common/schema.sql src/audit/audit.sql src/audit/alerts.sql src/context/context.sql \
              src/keys/keys.sql src/crypto/crypto.sql src/tokens/tokens.sql \
-             src/adopt/adopt.sql src/guard/guard.sql src/reports.sql
+             src/adopt/adopt.sql src/guard/guard.sql src/cluster/cluster.sql src/reports.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA       = $(EXTENSION)--0.1.0.sql $(wildcard $(EXTENSION)--*--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src -DPHI_GUARD_VERSION=\"$(EXTVERSION)\"

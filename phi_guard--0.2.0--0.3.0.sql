@@ -99,6 +99,13 @@ BEGIN
   IF nsp OPERATOR(pg_catalog.=) 'phi_guard'::pg_catalog.regnamespace THEN
     RAISE EXCEPTION 'phi_guard''s own tables cannot be audited this way' USING ERRCODE = '42809';
   END IF;
+  -- on Citus the triggers also go to every shard of a distributed table,
+  -- which Citus allows only when asked: each shard's changes are then
+  -- entries of the chain of the node that holds it (README, "Scaling out
+  -- with Citus")
+  IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  END IF;
   -- a change made through a parent fires the parent's triggers only
   SELECT i.inhparent::pg_catalog.regclass INTO parent FROM pg_catalog.pg_inherits i
    WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl
@@ -366,6 +373,12 @@ DECLARE
   repaired pg_catalog.text[] := '{}';
   t pg_catalog.regclass;
   r record;
+  -- on a Citus distributed table the policies go to every shard, where
+  -- Citus 13 sends no subquery and no AS RESTRICTIVE: the wall is then the
+  -- table's only policy, permissive, reading the tenant per row (each node
+  -- verifies the context once per transaction, src/context)
+  distributed pg_catalog.bool := pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL;
+  sel pg_catalog.text := '(SELECT ';
 BEGIN
   SELECT c.relkind, c.relnamespace, c.relowner, c.relrowsecurity, c.relforcerowsecurity INTO cls
     FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
@@ -419,15 +432,23 @@ BEGIN
             HINT = 'Rename the policy so that it sorts after "phi_guard_tenant", then protect the table.';
   END IF;
 
-  -- the context's tenant, once per query (an InitPlan), cast to the column's
-  -- type; a tenant that is not of that type matches no row (no error)
+  IF distributed THEN
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1)'
+      INTO distributed USING tbl;
+  END IF;
+  IF distributed THEN
+    sel := '(';
+  END IF;
+  -- the context's tenant, once per query (an InitPlan, or per row on Citus),
+  -- cast to the column's type; a tenant that is not of that type matches no
+  -- row (no error)
   IF typ OPERATOR(pg_catalog.=) ANY (ARRAY['text', 'character varying']::pg_catalog.regtype[]) THEN
-    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT phi_guard.phi_tenant_id())::%s',
-                              tenant_column, typ);
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) %sphi_guard.phi_tenant_id())::%s',
+                              tenant_column, sel, typ);
   ELSE
-    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT CASE WHEN phi_guard.phi_tenant_id() '
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) %sCASE WHEN phi_guard.phi_tenant_id() '
                               'OPERATOR(pg_catalog.~) %L THEN phi_guard.phi_tenant_id()::%s END)',
-                              tenant_column,
+                              tenant_column, sel,
                               CASE
                                 WHEN typ OPERATOR(pg_catalog.=) 'uuid'::pg_catalog.regtype
                                   THEN '^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$'
@@ -443,40 +464,58 @@ BEGIN
   END IF;
   EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
 
-  SELECT p.oid, p.polpermissive, p.polcmd,
-         pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
-                              pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                              pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS rule
-    INTO wall FROM pg_catalog.pg_policy p
-   WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant';
-  IF wall.oid IS NOT NULL AND NOT wall.polpermissive AND wall.polcmd OPERATOR(pg_catalog.=) '*' THEN
-    rule_before := wall.rule;
-    EXECUTE pg_catalog.format('ALTER POLICY phi_guard_tenant ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
-                              tbl, cond, cond);
-    IF rule_before OPERATOR(pg_catalog.<>) (
-         SELECT pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
-                                     pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                                     pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
-           FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) wall.oid) THEN
-      repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s rule or roles'::pg_catalog.text;
+  IF distributed THEN
+    SELECT p.polname INTO early FROM pg_catalog.pg_policy p
+     WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
+       AND p.polname OPERATOR(pg_catalog.<>) 'phi_guard_tenant'::pg_catalog.name
+     ORDER BY p.polname LIMIT 1;
+    IF early IS NOT NULL THEN
+      RAISE EXCEPTION 'Citus table % has policy "%" besides the tenant wall', tbl, early
+        USING ERRCODE = '55000',
+              DETAIL = 'Citus 13 gives the shards every policy as permissive, so any other policy would widen the wall.',
+              HINT = 'Drop the other policies of the table, then protect it.';
     END IF;
-  ELSE
-    IF wall.oid IS NOT NULL THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl) THEN
       EXECUTE pg_catalog.format('DROP POLICY phi_guard_tenant ON %s', tbl);
-      repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s kind'::pg_catalog.text;
-    ELSIF registered IS NOT NULL THEN
-      repaired := repaired OPERATOR(pg_catalog.||) 'the missing tenant policy'::pg_catalog.text;
     END IF;
-    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
+    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
                               'USING (%s) WITH CHECK (%s)', tbl, cond, cond);
-  END IF;
-  -- the permissive policies come with the first protection only
-  IF registered IS NULL AND wall.oid IS NULL THEN
-    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
-                              'USING (true) WITH CHECK (true)', tbl);
-    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_break_glass ON %s AS PERMISSIVE FOR SELECT TO PUBLIC '
-                              'USING ((SELECT phi_guard.break_glass_use(%L::pg_catalog.regclass)))',
-                              tbl, tbl::pg_catalog.text);
+  ELSE
+    SELECT p.oid, p.polpermissive, p.polcmd,
+           pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
+                                pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS rule
+      INTO wall FROM pg_catalog.pg_policy p
+     WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant';
+    IF wall.oid IS NOT NULL AND NOT wall.polpermissive AND wall.polcmd OPERATOR(pg_catalog.=) '*' THEN
+      rule_before := wall.rule;
+      EXECUTE pg_catalog.format('ALTER POLICY phi_guard_tenant ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
+                                tbl, cond, cond);
+      IF rule_before OPERATOR(pg_catalog.<>) (
+           SELECT pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
+                                       pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                       pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
+             FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) wall.oid) THEN
+        repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s rule or roles'::pg_catalog.text;
+      END IF;
+    ELSE
+      IF wall.oid IS NOT NULL THEN
+        EXECUTE pg_catalog.format('DROP POLICY phi_guard_tenant ON %s', tbl);
+        repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s kind'::pg_catalog.text;
+      ELSIF registered IS NOT NULL THEN
+        repaired := repaired OPERATOR(pg_catalog.||) 'the missing tenant policy'::pg_catalog.text;
+      END IF;
+      EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
+                                'USING (%s) WITH CHECK (%s)', tbl, cond, cond);
+    END IF;
+    -- the permissive policies come with the first protection only
+    IF registered IS NULL AND wall.oid IS NULL THEN
+      EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
+                                'USING (true) WITH CHECK (true)', tbl);
+      EXECUTE pg_catalog.format('CREATE POLICY phi_guard_break_glass ON %s AS PERMISSIVE FOR SELECT TO PUBLIC '
+                                'USING ((SELECT phi_guard.break_glass_use(%L::pg_catalog.regclass)))',
+                                tbl, tbl::pg_catalog.text);
+    END IF;
   END IF;
   INSERT INTO phi_guard.protected_tables (relid, tenant_column) VALUES (tbl, tenant_column);
 
@@ -1140,6 +1179,16 @@ BEGIN
     advice := 'This role may not read phi_guard.audit_block, so the audit chain''s horizon was not checked. Run phi_check_config() as a member of phi_auditor.';
     RETURN NEXT;
   END IF;
+
+  -- on a Citus coordinator every worker must hold the same master key, or
+  -- the keys it unwraps are not the coordinator's (README, "Scaling out
+  -- with Citus")
+  FOR r IN SELECT * FROM phi_guard.cluster_master_key_mismatches() LOOP
+    setting := 'phi_guard.master_key_file'; risk := 'high';
+    value := pg_catalog.format('node %s: %s', r.node, r.answer);
+    advice := 'Every node of a Citus cluster must load the same master key (file or command): a worker with another key cannot open the keys the coordinator made. Give it the coordinator''s key and restart it.';
+    RETURN NEXT;
+  END LOOP;
   RETURN;
 END
 $$;
@@ -1934,3 +1983,260 @@ END
 $$;
 
 -- end of section: alerts
+
+-- On a Citus cluster (README, "Scaling out with Citus"): phi_citus_setup
+-- makes the tables every node must read (keys, index keys, key access
+-- rules, context keys, permissions, break-glass grants, token domains and
+-- vault) Citus reference tables, so that each node holds them and a key
+-- lifecycle call on the coordinator changes every node in one distributed
+-- transaction.  The audit log, its blocks and checkpoints stay local: each
+-- node keeps its own chain (SPEC §10).
+
+CREATE FUNCTION phi_guard.phi_citus_setup() RETURNS SETOF pg_catalog.regclass
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t pg_catalog.regclass;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+    RAISE EXCEPTION 'citus is not installed in this database'
+      USING ERRCODE = '55000', HINT = 'Run CREATE EXTENSION citus first, on a Citus coordinator.';
+  END IF;
+  IF (SELECT groupid FROM pg_catalog.pg_dist_local_group) OPERATOR(pg_catalog.<>) 0 THEN
+    RAISE EXCEPTION 'phi_citus_setup must run on the coordinator'
+      USING ERRCODE = '55000', HINT = 'Connect to the coordinator and run it there.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node WHERE groupid OPERATOR(pg_catalog.=) 0) THEN
+    RAISE EXCEPTION 'the coordinator is not registered in pg_dist_node'
+      USING ERRCODE = '55000',
+            DETAIL = 'The coordinator must hold a copy of the reference tables phi_guard reads without SQL.',
+            HINT = 'Run SELECT citus_set_coordinator_host(''<host>'', <port>) first.';
+  END IF;
+  -- the tables carry phi_guard's own triggers (the key cache's coherence),
+  -- which must follow the rows to every node's copy
+  PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  -- a local table may not reference a reference table: the vault's key to
+  -- its domains is dropped here and comes back on this shell once both are
+  -- reference tables (the workers' shells never lost it; the shards check
+  -- domains in phi_tokenize, not by key)
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+                  WHERE logicalrelid OPERATOR(pg_catalog.=) 'phi_guard.token_vault'::pg_catalog.regclass) THEN
+    ALTER TABLE phi_guard.token_vault DROP CONSTRAINT token_vault_domain_fkey;
+  END IF;
+  FOREACH t IN ARRAY ARRAY['phi_guard.keys', 'phi_guard.index_keys', 'phi_guard.key_access',
+                           'phi_guard.context_keys', 'phi_guard.permission_defaults',
+                           'phi_guard.permission_overrides', 'phi_guard.break_glass',
+                           'phi_guard.token_domains', 'phi_guard.token_vault']::pg_catalog.regclass[]
+  LOOP
+    CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+                           WHERE logicalrelid OPERATOR(pg_catalog.=) t);
+    PERFORM pg_catalog.create_reference_table(t);
+    -- the rows now live in every node's shard; none may stay behind in the
+    -- shell (a destroyed key must be gone everywhere)
+    PERFORM pg_catalog.truncate_local_data_after_distributing_table(t);
+    RETURN NEXT t;
+    IF t OPERATOR(pg_catalog.=) 'phi_guard.token_vault'::pg_catalog.regclass THEN
+      PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+      ALTER TABLE phi_guard.token_vault ADD CONSTRAINT token_vault_domain_fkey
+        FOREIGN KEY (domain) REFERENCES phi_guard.token_domains (name);
+      PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    END IF;
+  END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION phi_guard.phi_citus_setup() FROM PUBLIC;
+COMMENT ON FUNCTION phi_guard.phi_citus_setup() IS
+  'on a Citus coordinator: make phi_guard''s keys, context keys, permissions, break-glass grants and token vault reference tables held by every node; returns the tables it distributed';
+
+-- The workers of a coordinator that phi_audit_digest and phi_audit_verify
+-- reach (SPEC §10): active primaries other than the coordinator, in node-id
+-- order; none on a worker or without Citus.
+CREATE FUNCTION phi_guard.cluster_workers(OUT nodeid pg_catalog.int4, OUT node pg_catalog.text,
+                                          OUT host pg_catalog.text, OUT port pg_catalog.int4)
+  RETURNS SETOF record
+  LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+    RETURN;
+  END IF;
+  IF (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) OPERATOR(pg_catalog.<>) 0 THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT n.nodeid, pg_catalog.format('%s:%s', n.nodename, n.nodeport), n.nodename::pg_catalog.text, n.nodeport
+      FROM pg_catalog.pg_dist_node n
+     WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole OPERATOR(pg_catalog.=) 'primary' AND n.isactive
+     ORDER BY n.nodeid;
+END
+$fn$;
+REVOKE ALL ON FUNCTION phi_guard.cluster_workers() FROM PUBLIC;
+COMMENT ON FUNCTION phi_guard.cluster_workers() IS
+  'internal: on a Citus coordinator, the workers whose chains phi_audit_digest and phi_audit_verify cover';
+
+-- SHA-256 of the block hashes of the coordinator's digest and then of each
+-- worker's, in the order given (SPEC §10's cluster_hash).
+CREATE FUNCTION phi_guard.cluster_hash(coordinator pg_catalog.jsonb, nodes pg_catalog.jsonb)
+  RETURNS pg_catalog.text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.encode(pg_catalog.sha256(pg_catalog.decode(
+  (coordinator OPERATOR(pg_catalog.->>) 'block_hash') OPERATOR(pg_catalog.||)
+  COALESCE((SELECT pg_catalog.string_agg(n.value OPERATOR(pg_catalog.->) 'digest' OPERATOR(pg_catalog.->>) 'block_hash',
+                                         '' ORDER BY n.ordinality)
+              FROM pg_catalog.jsonb_array_elements(nodes) WITH ORDINALITY n), ''),
+  'hex')), 'hex');
+REVOKE ALL ON FUNCTION phi_guard.cluster_hash(pg_catalog.jsonb, pg_catalog.jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION phi_guard.cluster_hash(pg_catalog.jsonb, pg_catalog.jsonb) IS
+  'internal: SHA-256 of the coordinator''s and then each node''s block_hash (SPEC §10)';
+
+-- phi_audit_digest on a coordinator: its own digest plus every worker's and
+-- the cluster hash; a worker that does not answer is an error (an auditor
+-- must not keep a digest that silently leaves a node out).
+CREATE FUNCTION phi_guard.cluster_digest(local pg_catalog.jsonb) RETURNS pg_catalog.jsonb
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  nodes pg_catalog.jsonb := '[]';
+  r record;
+BEGIN
+  IF NOT EXISTS (SELECT FROM phi_guard.cluster_workers()) THEN
+    RETURN local;
+  END IF;
+  FOR r IN SELECT w.node, m.success, m.result
+             FROM phi_guard.cluster_workers() w
+             JOIN pg_catalog.master_run_on_worker(
+                    ARRAY(SELECT x.host FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+                    ARRAY(SELECT x.port FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+                    ARRAY(SELECT 'SELECT phi_guard.phi_audit_digest()' FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+                    true) m
+               ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
+            ORDER BY w.nodeid
+  LOOP
+    IF NOT r.success THEN
+      RAISE EXCEPTION 'could not read the audit digest of node %', r.node
+        USING ERRCODE = '08006', DETAIL = r.result,
+              HINT = 'Every worker must be reachable and have phi_guard installed; retry when it is.';
+    END IF;
+    nodes := nodes OPERATOR(pg_catalog.||)
+             pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('node', r.node, 'digest', r.result::pg_catalog.jsonb));
+  END LOOP;
+  RETURN local OPERATOR(pg_catalog.||)
+         pg_catalog.jsonb_build_object('nodes', nodes, 'cluster_hash', phi_guard.cluster_hash(local, nodes));
+END
+$fn$;
+REVOKE ALL ON FUNCTION phi_guard.cluster_digest(pg_catalog.jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION phi_guard.cluster_digest(pg_catalog.jsonb) IS
+  'internal: phi_audit_digest on a Citus coordinator, with every worker''s digest and the cluster hash (SPEC §10)';
+
+-- phi_audit_verify on a coordinator: the coordinator's verdict (given)
+-- combined with every worker's, each checked against its part of the
+-- digest when one is given; the first problem found names its node.
+CREATE FUNCTION phi_guard.cluster_verify(digest pg_catalog.jsonb, INOUT ok pg_catalog.bool,
+                                         INOUT blocks pg_catalog.int8, INOUT entries pg_catalog.int8,
+                                         INOUT first_bad_block pg_catalog.int8, INOUT problem pg_catalog.text)
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  r record;
+  v pg_catalog.jsonb;
+  node_digest pg_catalog.jsonb;
+  missing pg_catalog.text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM phi_guard.cluster_workers()) THEN
+    RETURN;
+  END IF;
+  IF NOT ok THEN
+    problem := 'coordinator: ' OPERATOR(pg_catalog.||) problem;
+  END IF;
+  IF digest OPERATOR(pg_catalog.?) 'nodes' THEN
+    IF phi_guard.cluster_hash(digest, digest OPERATOR(pg_catalog.->) 'nodes')
+       IS DISTINCT FROM digest OPERATOR(pg_catalog.->>) 'cluster_hash' AND ok THEN
+      ok := false;
+      problem := 'cluster_hash of the digest does not match its nodes'' digests';
+    END IF;
+    SELECT n.value OPERATOR(pg_catalog.->>) 'node' INTO missing
+      FROM pg_catalog.jsonb_array_elements(digest OPERATOR(pg_catalog.->) 'nodes') n
+     WHERE NOT EXISTS (SELECT FROM phi_guard.cluster_workers() w
+                        WHERE w.node OPERATOR(pg_catalog.=) (n.value OPERATOR(pg_catalog.->>) 'node'))
+     LIMIT 1;
+    IF missing IS NOT NULL AND ok THEN
+      ok := false;
+      problem := pg_catalog.format('node %s of the digest is not a worker of this cluster', missing);
+    END IF;
+  END IF;
+  FOR r IN SELECT w.node, m.success, m.result
+             FROM phi_guard.cluster_workers() w
+             JOIN pg_catalog.master_run_on_worker(
+                    ARRAY(SELECT x.host FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+                    ARRAY(SELECT x.port FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+                    ARRAY(SELECT pg_catalog.format(
+                             'SELECT pg_catalog.row_to_json(v) FROM phi_guard.phi_audit_verify(%L::pg_catalog.jsonb) v',
+                             (SELECT n.value OPERATOR(pg_catalog.->) 'digest'
+                                FROM pg_catalog.jsonb_array_elements(digest OPERATOR(pg_catalog.->) 'nodes') n
+                               WHERE n.value OPERATOR(pg_catalog.->>) 'node' OPERATOR(pg_catalog.=) x.node))
+                           FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+                    true) m
+               ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
+            ORDER BY w.nodeid
+  LOOP
+    IF NOT r.success THEN
+      RAISE EXCEPTION 'could not verify the audit chain of node %', r.node
+        USING ERRCODE = '08006', DETAIL = r.result,
+              HINT = 'Every worker must be reachable and have phi_guard installed; retry when it is.';
+    END IF;
+    v := r.result::pg_catalog.jsonb;
+    blocks := blocks OPERATOR(pg_catalog.+) (v OPERATOR(pg_catalog.->>) 'blocks')::pg_catalog.int8;
+    entries := entries OPERATOR(pg_catalog.+) (v OPERATOR(pg_catalog.->>) 'entries')::pg_catalog.int8;
+    IF ok AND NOT (v OPERATOR(pg_catalog.->>) 'ok')::pg_catalog.bool THEN
+      ok := false;
+      first_bad_block := (v OPERATOR(pg_catalog.->>) 'first_bad_block')::pg_catalog.int8;
+      problem := pg_catalog.format('node %s: %s', r.node, v OPERATOR(pg_catalog.->>) 'problem');
+    END IF;
+  END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION phi_guard.cluster_verify(pg_catalog.jsonb, pg_catalog.bool, pg_catalog.int8,
+  pg_catalog.int8, pg_catalog.int8, pg_catalog.text) FROM PUBLIC;
+COMMENT ON FUNCTION phi_guard.cluster_verify(pg_catalog.jsonb, pg_catalog.bool, pg_catalog.int8,
+  pg_catalog.int8, pg_catalog.int8, pg_catalog.text) IS
+  'internal: phi_audit_verify on a Citus coordinator, every worker''s chain included (SPEC §10)';
+
+-- phi_check_config on a Citus coordinator: the workers whose current
+-- master key is not the coordinator's (compared by the secret-free
+-- fingerprint of phi_master_key_status), or that did not answer.
+CREATE FUNCTION phi_guard.cluster_master_key_mismatches(OUT node pg_catalog.text, OUT answer pg_catalog.text)
+  RETURNS SETOF record
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  mine pg_catalog.text := (SELECT s.fingerprint FROM phi_guard.phi_master_key_status() s WHERE s.current);
+BEGIN
+  IF NOT EXISTS (SELECT FROM phi_guard.cluster_workers()) THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT w.node, CASE WHEN m.success THEN 'a different master key' ELSE 'no answer' END
+      FROM phi_guard.cluster_workers() w
+      JOIN pg_catalog.master_run_on_worker(
+             ARRAY(SELECT x.host FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+             ARRAY(SELECT x.port FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+             ARRAY(SELECT 'SELECT fingerprint FROM phi_guard.phi_master_key_status() WHERE current'
+                     FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
+             true) m
+        ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
+     WHERE NOT m.success OR m.result IS DISTINCT FROM mine
+     ORDER BY w.nodeid;
+END
+$fn$;
+REVOKE ALL ON FUNCTION phi_guard.cluster_master_key_mismatches() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION phi_guard.cluster_master_key_mismatches() TO phi_key_admin, phi_audit_admin;
+COMMENT ON FUNCTION phi_guard.cluster_master_key_mismatches() IS
+  'internal, for phi_check_config on a Citus coordinator: the workers whose current master key differs from the coordinator''s, or that did not answer';
+
+-- end of section: citus

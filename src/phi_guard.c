@@ -91,6 +91,15 @@ define_context_settings(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("phi_guard.context_token",
+							   "On a Citus cluster: the context token phi_set_context hands to the nodes of the transaction.",
+							   "Set by phi_set_context with SET LOCAL; honoured only where Citus is installed and only in the transaction that set it.",
+							   &phi_guard_context_token,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE |
+							   GUC_NO_RESET_ALL | GUC_SUPERUSER_ONLY,
+							   NULL, context_token_assigned, NULL);
 }
 
 void

@@ -351,6 +351,16 @@ BEGIN
     advice := 'This role may not read phi_guard.audit_block, so the audit chain''s horizon was not checked. Run phi_check_config() as a member of phi_auditor.';
     RETURN NEXT;
   END IF;
+
+  -- on a Citus coordinator every worker must hold the same master key, or
+  -- the keys it unwraps are not the coordinator's (README, "Scaling out
+  -- with Citus")
+  FOR r IN SELECT * FROM phi_guard.cluster_master_key_mismatches() LOOP
+    setting := 'phi_guard.master_key_file'; risk := 'high';
+    value := pg_catalog.format('node %s: %s', r.node, r.answer);
+    advice := 'Every node of a Citus cluster must load the same master key (file or command): a worker with another key cannot open the keys the coordinator made. Give it the coordinator''s key and restart it.';
+    RETURN NEXT;
+  END LOOP;
   RETURN;
 END
 $$;

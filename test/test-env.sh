@@ -60,7 +60,7 @@ run_isolation() {
 run_tap() {
   as_pg_user env -C "$SRC" TESTDIR="$ROOT/tap" PATH="$PG_BINDIR:$PATH" \
     PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-    prove -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/t" "$@"
+    prove -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/t" -I "$SRC/test/citus" "$@"
 }
 
 # A runner's tally: add N M counts N passed and M failed tests.

@@ -157,6 +157,13 @@ BEGIN
   IF nsp OPERATOR(pg_catalog.=) 'phi_guard'::pg_catalog.regnamespace THEN
     RAISE EXCEPTION 'phi_guard''s own tables cannot be audited this way' USING ERRCODE = '42809';
   END IF;
+  -- on Citus the triggers also go to every shard of a distributed table,
+  -- which Citus allows only when asked: each shard's changes are then
+  -- entries of the chain of the node that holds it (README, "Scaling out
+  -- with Citus")
+  IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  END IF;
   -- a change made through a parent fires the parent's triggers only
   SELECT i.inhparent::pg_catalog.regclass INTO parent FROM pg_catalog.pg_inherits i
    WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl

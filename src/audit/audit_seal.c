@@ -38,6 +38,7 @@
 #include "utils/xid8.h"
 
 #include "audit/alerts.h"
+#include "audit/cluster.h"
 #include "audit/seal.h"
 #include "audit/shmem.h"
 #include "common/catalog.h"
@@ -427,5 +428,5 @@ phi_guard_audit_digest(PG_FUNCTION_ARGS)
 					 ", \"system_identifier\": \"" UINT64_FORMAT "\", \"sealed_at\": %s%s%s}",
 					 block, hex, total, GetSystemIdentifier(),
 					 sealed.len ? "\"" : "", sealed.len ? sealed.data : "null", sealed.len ? "\"" : "");
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	PG_RETURN_DATUM(cluster_digest(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
 }

@@ -38,6 +38,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "audit/cluster.h"
 #include "audit/seal.h"
 #include "common/catalog.h"
 #include "common/errors.h"
@@ -627,6 +628,7 @@ phi_guard_audit_verify(PG_FUNCTION_ARGS)
 	nulls[3] = v.ok || v.bad_block == 0;	/* 0: a problem outside every block */
 	values[4] = v.ok ? (Datum) 0 : CStringGetTextDatum(v.problem);
 	nulls[4] = v.ok;
+	cluster_verify(PG_GETARG_DATUM(0), PG_ARGISNULL(0), values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 

@@ -1,10 +1,12 @@
 /*
  * catalog.c — lookups in the system catalogs shared by every capability:
  * the OIDs of phi_guard's own relations and the "schema.table" name that
- * audit entries carry.
+ * audit entries carry.  On a Citus node, a table Citus keeps as a reference
+ * table is found as its local shard (citus.c), so that reads without SQL
+ * see its rows.
  *
- * Invariants: reads the syscache only (no locks taken, nothing cached
- * here: callers that keep an OID also keep it coherent, typically with a
+ * Invariants: reads the syscache only (no locks taken; on a Citus node
+ * also pg_dist_shard, citus.c), nothing cached here: callers that keep an OID also keep it coherent, typically with a
  * relcache callback).
  */
 #include "postgres.h"
@@ -13,13 +15,15 @@
 #include "utils/lsyscache.h"
 
 #include "common/catalog.h"
+#include "common/citus.h"
 
 Oid
 catalog_relid(const char *relname)
 {
 	Oid			nsp = get_namespace_oid("phi_guard", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 
-	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+	return OidIsValid(relid) ? citus_storage_relid(relid) : InvalidOid;
 }
 
 Oid
@@ -38,9 +42,11 @@ catalog_relid_required(const char *relname, const char *what)
 char *
 catalog_qualified_name(Oid relid)
 {
-	char	   *name = get_rel_name(relid);
+	char	   *name;
 	char	   *nsp;
 
+	relid = citus_shard_table(relid);
+	name = get_rel_name(relid);
 	if (name == NULL)
 		return NULL;
 	nsp = get_namespace_name(get_rel_namespace(relid));

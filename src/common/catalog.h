@@ -9,7 +9,9 @@
 
 /*
  * The OID of relation (table, index, sequence) relname in the phi_guard
- * schema; InvalidOid when the schema or the relation does not exist.
+ * schema; InvalidOid when the schema or the relation does not exist.  On
+ * a Citus node where it is a reference table (or an index of one): its
+ * local shard (citus_storage_relid), which holds the rows.
  */
 extern Oid	catalog_relid(const char *relname);
 
@@ -22,7 +24,8 @@ extern Oid	catalog_relid_required(const char *relname, const char *what);
 
 /*
  * "schema.table" of relid, unquoted, in the current memory context; NULL
- * when no such relation exists.
+ * when no such relation exists.  A Citus shard is named by its table
+ * (citus_shard_table).
  */
 extern char *catalog_qualified_name(Oid relid);
 

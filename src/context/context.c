@@ -25,22 +25,38 @@
  *  - Token text never reaches a message; rejections are counted as
  *    'context_rejected' access entries (written even though the
  *    transaction aborts).
+ *
+ * On a Citus cluster (README, "Scaling out with Citus") the context must
+ * also govern the shard queries the coordinator sends to the workers.
+ * phi_set_context then also runs SET LOCAL phi_guard.context_token, which
+ * Citus sends to every node the transaction reaches (and to those it
+ * reaches later); on those nodes the first reader of the transaction
+ * verifies that token exactly as phi_set_context does (context_ready),
+ * once per node and transaction.  The setting is honoured only in the
+ * transaction that set it (context_token_lxid) and only where Citus is
+ * installed, so it never outlives its transaction and never replaces
+ * phi_set_context on a plain server; a bad token is rejected as by
+ * phi_set_context.
  */
 #include "postgres.h"
 
 #include <time.h>
 
 #include "access/xact.h"
+#include "catalog/pg_authid_d.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"		/* PostgreSQL's src/common, not ours */
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "audit/audit.h"
+#include "common/citus.h"
 #include "common/errors.h"
 #include "common/spi.h"
 #include "common/stats.h"
@@ -52,6 +68,7 @@ int			phi_guard_context_leeway = 30;
 int			phi_guard_context_max_lifetime = 3600;
 char	   *phi_guard_context_issuer = NULL;
 char	   *phi_guard_context_audience = NULL;
+char	   *phi_guard_context_token = NULL;
 
 static bool ctx_set = false;
 static phic_jws_claims ctx_claims;
@@ -61,11 +78,17 @@ static MemoryContext ctx_cxt = NULL;
 
 uint64		context_generation = 1;
 
+/* the local transaction in which phi_guard.context_token was last set */
+static LocalTransactionId context_token_lxid = InvalidLocalTransactionId;
+static bool ctx_from_token = false;	/* the context came from that setting */
+static bool verifying = false;	/* context_ready is verifying it */
+
 static void
 context_clear(void)
 {
 	context_generation++;
 	ctx_set = false;
+	ctx_from_token = false;
 	memset(&ctx_claims, 0, sizeof(ctx_claims));
 	ctx_nperms = 0;
 	ctx_perms = NULL;
@@ -81,11 +104,13 @@ context_clear_at_end(void)
 		context_clear();
 }
 
+static bool context_ready(void);
+
 /* The audit's view of the context: who acted, for which tenant and why. */
 static void
 context_fields(AuditContextFields *fields)
 {
-	fields->in_context = ctx_set;
+	fields->in_context = context_ready();
 	fields->app_user = context_user_id();
 	fields->tenant = context_tenant_id();
 	fields->purpose = context_purpose();
@@ -220,20 +245,14 @@ check_issuer_audience(void)
 			   "The token's aud claim (a string or an array) must name phi_guard.context_audience.");
 }
 
-PG_FUNCTION_INFO_V1(phi_guard_set_context);
-
 /*
- * phi_set_context(token text) returns void — verify the token and make its
- * claims this transaction's context; NULL clears the context (a NULL token
- * must never leave the previous request's context in place).  SECURITY
- * DEFINER (reads the key and permission tables).
+ * Verify token (len bytes) and make its claims the context; rejects
+ * (28000) a token that does not verify.  Reads phi_guard.context_keys and
+ * the permissions, so it runs as their owner.
  */
-Datum
-phi_guard_set_context(PG_FUNCTION_ARGS)
+static void
+context_verify(const char *tok, size_t len)
 {
-	text	   *t;
-	const char *tok;
-	size_t		len;
 	char		kid[PHIC_JWS_MAX_STR + 1];
 	uint8		pub[PHIC_ED25519_KEY_LEN];
 	phic_status st;
@@ -242,12 +261,6 @@ phi_guard_set_context(PG_FUNCTION_ARGS)
 		ctx_cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard context",
 										ALLOCSET_SMALL_SIZES);
 	context_clear();
-	if (PG_ARGISNULL(0))
-		PG_RETURN_VOID();
-	t = PG_GETARG_TEXT_PP(0);
-	tok = VARDATA_ANY(t);
-	len = VARSIZE_ANY_EXHDR(t);
-
 	if (len > PHIC_JWS_MAX_TOKEN)
 		reject("token too long", "A context token has at most 8192 bytes.");
 	if (phic_jws_header_kid(tok, len, kid) != PHIC_OK || kid[0] == '\0')
@@ -284,6 +297,107 @@ phi_guard_set_context(PG_FUNCTION_ARGS)
 	load_permissions();
 	ctx_set = true;
 	context_generation++;
+}
+
+/*
+ * On a Citus node, hand token (NULL: none) to every node this transaction
+ * reaches: SET LOCAL phi_guard.context_token, which Citus propagates (with
+ * citus.propagate_set_commands = 'local', set for this transaction).
+ */
+static void
+context_propagate(text *token)
+{
+	char	   *lit = quote_literal_cstr(token ? text_to_cstring(token) : "");
+	char	   *sql = psprintf("SET LOCAL phi_guard.context_token = %s", lit);
+
+	SPI_connect();
+	(void) set_config_option("citus.propagate_set_commands", "local", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not hand the context to the Citus nodes");
+	SPI_finish();
+	explicit_bzero(sql, strlen(sql));
+	explicit_bzero(lit, strlen(lit));
+	pfree(sql);
+	pfree(lit);
+}
+
+/*
+ * Assign hook of phi_guard.context_token: remember the transaction, and
+ * drop a context that came from the previous token.
+ */
+void
+context_token_assigned(const char *newval, void *extra)
+{
+	context_token_lxid = MyProc != NULL ? MyProc->lxid : InvalidLocalTransactionId;
+	if (ctx_from_token)
+		context_clear();
+}
+
+/*
+ * Whether a context holds: one set by phi_set_context, or, on a Citus
+ * node, the token the coordinator handed over in this transaction, which
+ * the first call verifies (as the extension's owner, as phi_set_context
+ * runs).
+ */
+static bool
+context_ready(void)
+{
+	Oid			save_user;
+	int			save_sec;
+	int			guc_level;
+	const char *tok = phi_guard_context_token;
+
+	if (ctx_set)
+		return true;
+	if (tok == NULL || tok[0] == '\0' || MyProc == NULL || verifying ||
+		context_token_lxid != MyProc->lxid || !IsTransactionState() || !citus_present())
+		return false;
+	verifying = true;			/* a rejection's own entry reads no context */
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	guc_level = citus_local_reads_begin();
+	PG_TRY();
+	{
+		context_verify(tok, strlen(tok));
+	}
+	PG_CATCH();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+		verifying = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	citus_local_reads_end(guc_level);
+	SetUserIdAndSecContext(save_user, save_sec);
+	verifying = false;
+	ctx_from_token = true;
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(phi_guard_set_context);
+
+/*
+ * phi_set_context(token text) returns void — verify the token and make its
+ * claims this transaction's context; NULL clears the context (a NULL token
+ * must never leave the previous request's context in place).  SECURITY
+ * DEFINER (reads the key and permission tables).  On a Citus node the
+ * token also goes to every node of the transaction (context_propagate).
+ */
+Datum
+phi_guard_set_context(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+
+	if (ctx_cxt == NULL)
+		ctx_cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard context",
+										ALLOCSET_SMALL_SIZES);
+	context_clear();
+	if (citus_present())
+		context_propagate(t);
+	if (t == NULL)
+		PG_RETURN_VOID();
+	context_verify(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 
 	if (!IsTransactionBlock())
 		ereport(WARNING,
@@ -305,26 +419,28 @@ phi_guard_clear_context(PG_FUNCTION_ARGS)
 const char *
 context_user_id(void)
 {
-	return ctx_set ? ctx_claims.sub : NULL;
+	return context_ready() ? ctx_claims.sub : NULL;
 }
 
 const char *
 context_tenant_id(void)
 {
-	return ctx_set ? ctx_claims.tenant : NULL;
+	return context_ready() ? ctx_claims.tenant : NULL;
 }
 
 const char *
 context_purpose(void)
 {
-	return ctx_set && ctx_claims.purpose[0] != '\0' ? ctx_claims.purpose : NULL;
+	return context_ready() && ctx_claims.purpose[0] != '\0' ? ctx_claims.purpose : NULL;
 }
 
 /* Deny by default: false without a context. */
 bool
 context_has_permission(const char *permission)
 {
-	for (int i = 0; ctx_set && i < ctx_nperms; i++)
+	if (!context_ready())
+		return false;
+	for (int i = 0; i < ctx_nperms; i++)
 		if (strcmp(ctx_perms[i], permission) == 0)
 			return true;
 	return false;
@@ -367,7 +483,7 @@ phi_guard_purpose(PG_FUNCTION_ARGS)
 Datum
 phi_guard_roles(PG_FUNCTION_ARGS)
 {
-	if (!ctx_set)
+	if (!context_ready())
 		PG_RETURN_NULL();
 	PG_RETURN_ARRAYTYPE_P(claims_roles());
 }
@@ -378,7 +494,7 @@ phi_guard_has_role(PG_FUNCTION_ARGS)
 {
 	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	if (!ctx_set)
+	if (!context_ready())
 		PG_RETURN_NULL();
 	for (int i = 0; i < ctx_claims.nroles; i++)
 		if (strcmp(ctx_claims.roles[i], role) == 0)

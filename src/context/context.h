@@ -20,11 +20,15 @@ extern int	phi_guard_context_leeway;
 extern int	phi_guard_context_max_lifetime;
 extern char *phi_guard_context_issuer;	/* "": iss not checked */
 extern char *phi_guard_context_audience;	/* "": aud not checked */
+extern char *phi_guard_context_token;	/* on Citus: the coordinator's token */
 extern int	phi_guard_break_glass_max_minutes;
 extern int	phi_guard_break_glass_min_reason;
 
 /* From _PG_init, preloaded or not. */
 extern void context_init(void);
+
+/* Assign hook of phi_guard.context_token (context.c). */
+extern void context_token_assigned(const char *newval, void *extra);
 
 /* breakglass.c, from _PG_init (preloaded or not): the planner hook that tells policies' calls apart. */
 extern void breakglass_init(void);

@@ -57,6 +57,12 @@ DECLARE
   repaired pg_catalog.text[] := '{}';
   t pg_catalog.regclass;
   r record;
+  -- on a Citus distributed table the policies go to every shard, where
+  -- Citus 13 sends no subquery and no AS RESTRICTIVE: the wall is then the
+  -- table's only policy, permissive, reading the tenant per row (each node
+  -- verifies the context once per transaction, src/context)
+  distributed pg_catalog.bool := pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL;
+  sel pg_catalog.text := '(SELECT ';
 BEGIN
   SELECT c.relkind, c.relnamespace, c.relowner, c.relrowsecurity, c.relforcerowsecurity INTO cls
     FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
@@ -110,15 +116,23 @@ BEGIN
             HINT = 'Rename the policy so that it sorts after "phi_guard_tenant", then protect the table.';
   END IF;
 
-  -- the context's tenant, once per query (an InitPlan), cast to the column's
-  -- type; a tenant that is not of that type matches no row (no error)
+  IF distributed THEN
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1)'
+      INTO distributed USING tbl;
+  END IF;
+  IF distributed THEN
+    sel := '(';
+  END IF;
+  -- the context's tenant, once per query (an InitPlan, or per row on Citus),
+  -- cast to the column's type; a tenant that is not of that type matches no
+  -- row (no error)
   IF typ OPERATOR(pg_catalog.=) ANY (ARRAY['text', 'character varying']::pg_catalog.regtype[]) THEN
-    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT phi_guard.phi_tenant_id())::%s',
-                              tenant_column, typ);
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) %sphi_guard.phi_tenant_id())::%s',
+                              tenant_column, sel, typ);
   ELSE
-    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) (SELECT CASE WHEN phi_guard.phi_tenant_id() '
+    cond := pg_catalog.format('%I OPERATOR(pg_catalog.=) %sCASE WHEN phi_guard.phi_tenant_id() '
                               'OPERATOR(pg_catalog.~) %L THEN phi_guard.phi_tenant_id()::%s END)',
-                              tenant_column,
+                              tenant_column, sel,
                               CASE
                                 WHEN typ OPERATOR(pg_catalog.=) 'uuid'::pg_catalog.regtype
                                   THEN '^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$'
@@ -134,40 +148,58 @@ BEGIN
   END IF;
   EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
 
-  SELECT p.oid, p.polpermissive, p.polcmd,
-         pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
-                              pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                              pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS rule
-    INTO wall FROM pg_catalog.pg_policy p
-   WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant';
-  IF wall.oid IS NOT NULL AND NOT wall.polpermissive AND wall.polcmd OPERATOR(pg_catalog.=) '*' THEN
-    rule_before := wall.rule;
-    EXECUTE pg_catalog.format('ALTER POLICY phi_guard_tenant ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
-                              tbl, cond, cond);
-    IF rule_before OPERATOR(pg_catalog.<>) (
-         SELECT pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
-                                     pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                                     pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
-           FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) wall.oid) THEN
-      repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s rule or roles'::pg_catalog.text;
+  IF distributed THEN
+    SELECT p.polname INTO early FROM pg_catalog.pg_policy p
+     WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
+       AND p.polname OPERATOR(pg_catalog.<>) 'phi_guard_tenant'::pg_catalog.name
+     ORDER BY p.polname LIMIT 1;
+    IF early IS NOT NULL THEN
+      RAISE EXCEPTION 'Citus table % has policy "%" besides the tenant wall', tbl, early
+        USING ERRCODE = '55000',
+              DETAIL = 'Citus 13 gives the shards every policy as permissive, so any other policy would widen the wall.',
+              HINT = 'Drop the other policies of the table, then protect it.';
     END IF;
-  ELSE
-    IF wall.oid IS NOT NULL THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl) THEN
       EXECUTE pg_catalog.format('DROP POLICY phi_guard_tenant ON %s', tbl);
-      repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s kind'::pg_catalog.text;
-    ELSIF registered IS NOT NULL THEN
-      repaired := repaired OPERATOR(pg_catalog.||) 'the missing tenant policy'::pg_catalog.text;
     END IF;
-    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
+    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
                               'USING (%s) WITH CHECK (%s)', tbl, cond, cond);
-  END IF;
-  -- the permissive policies come with the first protection only
-  IF registered IS NULL AND wall.oid IS NULL THEN
-    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
-                              'USING (true) WITH CHECK (true)', tbl);
-    EXECUTE pg_catalog.format('CREATE POLICY phi_guard_break_glass ON %s AS PERMISSIVE FOR SELECT TO PUBLIC '
-                              'USING ((SELECT phi_guard.break_glass_use(%L::pg_catalog.regclass)))',
-                              tbl, tbl::pg_catalog.text);
+  ELSE
+    SELECT p.oid, p.polpermissive, p.polcmd,
+           pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
+                                pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS rule
+      INTO wall FROM pg_catalog.pg_policy p
+     WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname OPERATOR(pg_catalog.=) 'phi_guard_tenant';
+    IF wall.oid IS NOT NULL AND NOT wall.polpermissive AND wall.polcmd OPERATOR(pg_catalog.=) '*' THEN
+      rule_before := wall.rule;
+      EXECUTE pg_catalog.format('ALTER POLICY phi_guard_tenant ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
+                                tbl, cond, cond);
+      IF rule_before OPERATOR(pg_catalog.<>) (
+           SELECT pg_catalog.concat_ws(' / ', p.polroles::pg_catalog.text,
+                                       pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                       pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
+             FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) wall.oid) THEN
+        repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s rule or roles'::pg_catalog.text;
+      END IF;
+    ELSE
+      IF wall.oid IS NOT NULL THEN
+        EXECUTE pg_catalog.format('DROP POLICY phi_guard_tenant ON %s', tbl);
+        repaired := repaired OPERATOR(pg_catalog.||) 'the tenant policy''s kind'::pg_catalog.text;
+      ELSIF registered IS NOT NULL THEN
+        repaired := repaired OPERATOR(pg_catalog.||) 'the missing tenant policy'::pg_catalog.text;
+      END IF;
+      EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
+                                'USING (%s) WITH CHECK (%s)', tbl, cond, cond);
+    END IF;
+    -- the permissive policies come with the first protection only
+    IF registered IS NULL AND wall.oid IS NULL THEN
+      EXECUTE pg_catalog.format('CREATE POLICY phi_guard_tenant_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
+                                'USING (true) WITH CHECK (true)', tbl);
+      EXECUTE pg_catalog.format('CREATE POLICY phi_guard_break_glass ON %s AS PERMISSIVE FOR SELECT TO PUBLIC '
+                                'USING ((SELECT phi_guard.break_glass_use(%L::pg_catalog.regclass)))',
+                                tbl, tbl::pg_catalog.text);
+    END IF;
   END IF;
   INSERT INTO phi_guard.protected_tables (relid, tenant_column) VALUES (tbl, tenant_column);
 

@@ -175,13 +175,24 @@ flush(KeyStore *ks)
 	keystore_generation++;
 }
 
+/*
+ * One relcache callback for every store (PostgreSQL has ten slots per
+ * backend, shared with other extensions such as Citus): flush each watched
+ * store whose table the invalidation names.
+ */
+static KeyStore *watched[3];
+static int	nwatched = 0;
+
 static void
 relcache_cb(Datum arg, Oid relid)
 {
-	KeyStore   *ks = (KeyStore *) DatumGetPointer(arg);
+	for (int i = 0; i < nwatched; i++)
+	{
+		KeyStore   *ks = watched[i];
 
-	if (relid == InvalidOid || (OidIsValid(ks->relid) && relid == ks->relid))
-		flush(ks);
+		if (relid == InvalidOid || (OidIsValid(ks->relid) && relid == ks->relid))
+			flush(ks);
+	}
 }
 
 /* The OID of relation name of ks: 55000 when missing, unless ks is optional. */
@@ -197,7 +208,11 @@ keystore_ready(KeyStore *ks)
 	if (ks->cxt == NULL)
 	{
 		/* first use in this backend: watch the table before caching from it */
-		CacheRegisterRelcacheCallback(relcache_cb, PointerGetDatum(ks));
+		if (nwatched == 0)
+			CacheRegisterRelcacheCallback(relcache_cb, (Datum) 0);
+		if (nwatched == lengthof(watched))
+			elog(ERROR, "too many phi_guard key stores");
+		watched[nwatched++] = ks;
 		ks->cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard key cache",
 										ALLOCSET_SMALL_SIZES);
 		MemoryContextSetIdentifier(ks->cxt, ks->table);

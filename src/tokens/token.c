@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 
 #include "common/catalog.h"
+#include "common/citus.h"
 #include "common/errors.h"
 #include "common/spi.h"
 #include "common/stats.h"
@@ -123,6 +124,7 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	bool		isnull;
+	int			level;
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -136,10 +138,12 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 	fcinfo->flinfo->fn_extra = NULL;
 	SPI_connect();
 	values[0] = CStringGetTextDatum(name);
+	level = citus_local_reads_begin();
 	if (spi_run("SELECT key_name, format, deterministic FROM phi_guard.token_domains "
 				"WHERE name OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL, true) != SPI_OK_SELECT)
 		elog(ERROR, "phi_guard: could not read token domains");
+	citus_local_reads_end(level);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
