@@ -81,7 +81,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES) $(SQL_FOUND) $(EXTENSION).control
 	  for f in $(filter %.sql,$^); do printf '\n-- ---- %s\n\n' "$$f"; cat "$$f"; done; } > $@.tmp
 	mv $@.tmp $@
 
-.PHONY: test demo demo-stop bench unit deps fuzz
+.PHONY: test test-citus demo demo-stop bench unit deps fuzz
 
 FUZZ_SECONDS ?= 60
 
@@ -95,6 +95,10 @@ unit:
 
 test: deps
 	@bash test/run-tests.sh
+
+# the Citus suite alone (a coordinator and two workers; make test runs it too)
+test-citus: deps
+	@bash test/run-citus.sh
 
 demo: deps
 	@bash scripts/demo.sh start

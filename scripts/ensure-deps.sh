@@ -25,6 +25,13 @@ command -v npm >/dev/null || need+=(npm)
 # the Next.js example's browser tests (examples/nextjs): Debian's Chromium,
 # driven by playwright-core (no browser download)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# building Citus from the vendored source (scripts/citus-build.sh) for the
+# Citus suite, unless Citus is installed
+if [ ! -f /usr/lib/postgresql/15/lib/citus.so ]; then
+  [ -f /usr/include/krb5.h ] || need+=(libkrb5-dev)
+  [ -f /usr/include/lz4.h ] || need+=(liblz4-dev)
+  [ -f /usr/include/zstd.h ] || need+=(libzstd-dev)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

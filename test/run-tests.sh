@@ -49,13 +49,10 @@ count_summary "$ROOT/logscan.log" 'log scan: ' "the log scan"
 
 echo "== TAP (test/t)"
 run_tap test/t/*.pl 2>&1 | tee "$ROOT/tap.log"
-if t=$(grep -oE 'Tests=[0-9]+' "$ROOT/tap.log" | grep -oE '[0-9]+'); then
-  f=$(grep -oE 'Failed: [0-9]+\)' "$ROOT/tap.log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
-  bad=$(grep -cE 'Wstat: [1-9]' "$ROOT/tap.log" || true)
-  [ "$f" -eq 0 ] && [ "$bad" -gt 0 ] && f=$bad
-  [ "$f" -eq 0 ] && ! grep -q '^Result: PASS' "$ROOT/tap.log" && f=1
-  add $((t - f)) "$f"
-else add 0 1; fi
+count_tap "$ROOT/tap.log"
+
+echo "== Citus (test/citus: a coordinator and two workers)"
+run_citus_suite
 
 echo "== pg_regress under AddressSanitizer and UBSan (test/asan-regress.sh)"
 test/asan-regress.sh 2>&1 | tee "$ROOT/asan.log"

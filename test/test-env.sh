@@ -88,3 +88,30 @@ count_summary() {
   line=${line#"$2"}
   add "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
 }
+
+# prove's summary in $1: its tests, less the failed ones; a file that died
+# (non-zero wait status) or no summary at all counts as a failure.
+count_tap() {
+  local log=$1 t f bad
+  if t=$(grep -oE 'Tests=[0-9]+' "$log" | grep -oE '[0-9]+'); then
+    f=$(grep -oE 'Failed: [0-9]+\)' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+    bad=$(grep -cE 'Wstat: [1-9]' "$log" || true)
+    [ "$f" -eq 0 ] && [ "$bad" -gt 0 ] && f=$bad
+    [ "$f" -eq 0 ] && ! grep -q '^Result: PASS' "$log" && f=1
+    add $((t - f)) "$f"
+  else add 0 1; fi
+}
+
+# The Citus suite (test/citus/*.pl, each starting a coordinator and two
+# workers): Citus is built from the vendored source first when it is not
+# installed (scripts/citus-build.sh); no Citus is one failure, never a skip.
+run_citus_suite() {
+  if ! bash "$TEST_DIR/../scripts/citus-build.sh" > "$ROOT/citus-build.log" 2>&1; then
+    cat "$ROOT/citus-build.log"
+    echo "not ok: Citus is not installed and could not be built"
+    add 0 1
+    return
+  fi
+  run_tap test/citus/*.pl 2>&1 | tee "$ROOT/citus.log"
+  count_tap "$ROOT/citus.log"
+}
