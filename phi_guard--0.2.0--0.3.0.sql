@@ -2154,8 +2154,8 @@ BEGIN
     problem := 'coordinator: ' OPERATOR(pg_catalog.||) problem;
   END IF;
   IF digest OPERATOR(pg_catalog.?) 'nodes' THEN
-    IF phi_guard.cluster_hash(digest, digest OPERATOR(pg_catalog.->) 'nodes')
-       IS DISTINCT FROM digest OPERATOR(pg_catalog.->>) 'cluster_hash' AND ok THEN
+    IF ok AND NOT COALESCE(phi_guard.cluster_hash(digest, digest OPERATOR(pg_catalog.->) 'nodes')
+                           OPERATOR(pg_catalog.=) (digest OPERATOR(pg_catalog.->>) 'cluster_hash'), false) THEN
       ok := false;
       problem := 'cluster_hash of the digest does not match its nodes'' digests';
     END IF;
@@ -2230,7 +2230,7 @@ BEGIN
                      FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
              true) m
         ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
-     WHERE NOT m.success OR m.result IS DISTINCT FROM mine
+     WHERE NOT m.success OR NOT COALESCE(m.result OPERATOR(pg_catalog.=) mine, false)
      ORDER BY w.nodeid;
 END
 $fn$;

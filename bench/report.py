@@ -54,6 +54,7 @@ SCRIPTS = [
     ("adoption", "bench/adoption.sql", "Adoption: phi_encrypt_column and phi_rewrap_column"),
     ("disclosure", "bench/disclosure.sh", "Disclosure accounting: durable vs async"),
     ("tenant_keys", "bench/tenant_keys.sh", "Tenant keys: one key among 10,000 vs one key"),
+    ("citus", "bench/citus.sh", "Citus: 1 and 2 workers, with and without phi_guard"),
 ]
 
 # The units a figure or a target may carry: (kind, factor to the kind's base

@@ -4,8 +4,8 @@ or failed results file is skipped with a note, and bench/chart.svg is
 well-formed XML holding every row of every script's targets table (misses
 included, drawn as misses) on one axis oriented so that better is right.
 
-The sample texts are real outputs: ENCRYPT, RLS, ADOPTION, DISCLOSURE and
-TENANT_KEYS from runs of their bench scripts; AUDIT and TOKENS from the
+The sample texts are real outputs: ENCRYPT, RLS, ADOPTION, DISCLOSURE,
+TENANT_KEYS and CITUS from runs of their bench scripts; AUDIT and TOKENS from the
 report queries of bench/audit.sh and bench/tokens.sql run on hand-made
 measurements (so their numbers are round, their layout is psql's own);
 AUDIT_MISSES is AUDIT with the figures of the audit run of 2026-12-05, two
@@ -247,6 +247,24 @@ Ratios from this run (targets are informational; the machine may be noisy):
 
 """
 
+CITUS = r"""
+Citus: insert + read of one patient per transaction, 8 clients, median of 3 rounds
+ workers | without phi_guard (TPS) | phi_guard: encrypted, audited, durable reads (TPS) | phi_guard / without 
+---------+-------------------------+----------------------------------------------------+---------------------
+       1 | 1452                    | 823                                                | 56.7%
+       2 | 1321                    | 836                                                | 63.3%
+(2 rows)
+
+Against the targets (issue 17 sets none: reported)
+              metric              | measured | target | result 
+----------------------------------+----------+--------+--------
+ 2 workers / 1 worker, phi_guard  | 1.02x    | -      | -
+ phi_guard / without, 1 worker(s) | 56.7%    | -      | -
+ phi_guard / without, 2 worker(s) | 63.3%    | -      | -
+(3 rows)
+
+"""
+
 AUDIT_MISSES = (AUDIT
                 .replace("| 89.3%    | >= 85%         | PASS", "| 91.3%    | >= 85%         | PASS")
                 .replace("| 4.32x    | >= 4.0x        | PASS", "| 0.94x    | >= 4.0x        | MISS")
@@ -254,7 +272,8 @@ AUDIT_MISSES = (AUDIT
                 .replace("| 634921/s | >= 500000/s    | PASS", "| 861950/s | >= 500000/s    | PASS"))
 
 ALL = {"encrypt": ENCRYPT, "tokens": TOKENS, "audit": AUDIT, "rls": RLS,
-       "adoption": ADOPTION, "disclosure": DISCLOSURE, "tenant_keys": TENANT_KEYS}
+       "adoption": ADOPTION, "disclosure": DISCLOSURE, "tenant_keys": TENANT_KEYS,
+       "citus": CITUS}
 
 # rls.sql prints no metric table: its case table and one-row target table
 # make these rows.
@@ -514,10 +533,10 @@ class Report(unittest.TestCase):
 
     def test_full_report(self):
         charted, root, md = self.assert_charts_every_target(ALL)
-        self.assertEqual(len(charted), 5 + 7 + 12 + 2 + 4 + 1 + 4)
+        self.assertEqual(len(charted), 5 + 7 + 12 + 2 + 4 + 1 + 4 + 3)
         # one target line per panel, all at the same x: the common axis
         xs = target_line_xs(root)
-        self.assertEqual(len(xs), 7)
+        self.assertEqual(len(xs), 8)
         self.assertEqual(len(set(xs)), 1)
         mid = xs[0]
         # every bar of a met target starts on the line and goes right, its
@@ -546,7 +565,8 @@ class Report(unittest.TestCase):
         self.assertIn("- Command: `make bench`", md)
         self.assertIn("![every benchmark target, measured against the target](chart.svg)", md)
         for src in ("bench/encrypt.sql", "bench/tokens.sql", "bench/audit.sh", "bench/rls.sql",
-                    "bench/adoption.sql", "bench/disclosure.sh", "bench/tenant_keys.sh"):
+                    "bench/adoption.sql", "bench/disclosure.sh", "bench/tenant_keys.sh",
+                    "bench/citus.sh"):
             self.assertIn("(`%s`)" % src, md)
         self.assertIn("| encrypt: pgcrypto encrypt_iv / phi_encrypt | 5.40x | >= 3.0x | PASS |", md)
         self.assertIn("| protected / where | 1.21x | <= 1.3x | PASS |", md)
@@ -606,7 +626,7 @@ class Report(unittest.TestCase):
             self.assertIn("`bench/results/%s.txt` is missing" % name, md)
         svg = ET.tostring(root, encoding="unicode")
         self.assertNotIn("pgcrypto", svg)
-        self.assertIn("not run: encrypt, tokens, audit, adoption, disclosure, tenant_keys", svg)
+        self.assertIn("not run: encrypt, tokens, audit, adoption, disclosure, tenant_keys, citus", svg)
 
     def test_no_results_writes_nothing(self):
         rc, md, root, svg, err = run_report({})
