@@ -2076,6 +2076,38 @@ REVOKE ALL ON FUNCTION phi_guard.cluster_workers() FROM PUBLIC;
 COMMENT ON FUNCTION phi_guard.cluster_workers() IS
   'internal: on a Citus coordinator, the workers whose chains phi_audit_digest and phi_audit_verify cover';
 
+-- Run a query on every worker of cluster_workers(), in parallel, in
+-- node-id order: format(command, the text of args' value under the
+-- worker's "host:port", or NULL), so that each may get its own argument
+-- (%L).  One row per worker: whether it answered and its result (the first
+-- column of the first row, as text), or the error text.
+CREATE FUNCTION phi_guard.cluster_run(command pg_catalog.text, args pg_catalog.jsonb,
+                                      OUT node pg_catalog.text, OUT success pg_catalog.bool,
+                                      OUT result pg_catalog.text)
+  RETURNS SETOF record
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  -- plpgsql: master_run_on_worker exists only where Citus is installed
+  RETURN QUERY
+    WITH w AS (SELECT * FROM phi_guard.cluster_workers())
+    SELECT w.node, m.success, m.result
+      FROM w
+      JOIN pg_catalog.master_run_on_worker(
+             ARRAY(SELECT x.host FROM w x ORDER BY x.nodeid),
+             ARRAY(SELECT x.port FROM w x ORDER BY x.nodeid),
+             ARRAY(SELECT pg_catalog.format(command, args OPERATOR(pg_catalog.->>) x.node)
+                     FROM w x ORDER BY x.nodeid),
+             true) m
+        ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
+     ORDER BY w.nodeid;
+END
+$fn$;
+REVOKE ALL ON FUNCTION phi_guard.cluster_run(pg_catalog.text, pg_catalog.jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION phi_guard.cluster_run(pg_catalog.text, pg_catalog.jsonb) IS
+  'internal: run a query on every Citus worker, each with its own argument; one row per worker';
+
 -- SHA-256 of the block hashes of the coordinator's digest and then of each
 -- worker's, in the order given (SPEC §10's cluster_hash).
 CREATE FUNCTION phi_guard.cluster_hash(coordinator pg_catalog.jsonb, nodes pg_catalog.jsonb)
@@ -2106,15 +2138,7 @@ BEGIN
   IF NOT EXISTS (SELECT FROM phi_guard.cluster_workers()) THEN
     RETURN local;
   END IF;
-  FOR r IN SELECT w.node, m.success, m.result
-             FROM phi_guard.cluster_workers() w
-             JOIN pg_catalog.master_run_on_worker(
-                    ARRAY(SELECT x.host FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-                    ARRAY(SELECT x.port FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-                    ARRAY(SELECT 'SELECT phi_guard.phi_audit_digest()' FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-                    true) m
-               ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
-            ORDER BY w.nodeid
+  FOR r IN SELECT * FROM phi_guard.cluster_run('SELECT phi_guard.phi_audit_digest()', NULL)
   LOOP
     IF NOT r.success THEN
       RAISE EXCEPTION 'could not read the audit digest of node %', r.node
@@ -2169,20 +2193,11 @@ BEGIN
       problem := pg_catalog.format('node %s of the digest is not a worker of this cluster', missing);
     END IF;
   END IF;
-  FOR r IN SELECT w.node, m.success, m.result
-             FROM phi_guard.cluster_workers() w
-             JOIN pg_catalog.master_run_on_worker(
-                    ARRAY(SELECT x.host FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-                    ARRAY(SELECT x.port FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-                    ARRAY(SELECT pg_catalog.format(
-                             'SELECT pg_catalog.row_to_json(v) FROM phi_guard.phi_audit_verify(%L::pg_catalog.jsonb) v',
-                             (SELECT n.value OPERATOR(pg_catalog.->) 'digest'
-                                FROM pg_catalog.jsonb_array_elements(digest OPERATOR(pg_catalog.->) 'nodes') n
-                               WHERE n.value OPERATOR(pg_catalog.->>) 'node' OPERATOR(pg_catalog.=) x.node))
-                           FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-                    true) m
-               ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
-            ORDER BY w.nodeid
+  FOR r IN SELECT * FROM phi_guard.cluster_run(
+             'SELECT pg_catalog.row_to_json(v) FROM phi_guard.phi_audit_verify(%L::pg_catalog.jsonb) v',
+             (SELECT pg_catalog.jsonb_object_agg(n.value OPERATOR(pg_catalog.->>) 'node',
+                                                 n.value OPERATOR(pg_catalog.->) 'digest')
+                FROM pg_catalog.jsonb_array_elements(digest OPERATOR(pg_catalog.->) 'nodes') n))
   LOOP
     IF NOT r.success THEN
       RAISE EXCEPTION 'could not verify the audit chain of node %', r.node
@@ -2221,17 +2236,9 @@ BEGIN
     RETURN;
   END IF;
   RETURN QUERY
-    SELECT w.node, CASE WHEN m.success THEN 'a different master key' ELSE 'no answer' END
-      FROM phi_guard.cluster_workers() w
-      JOIN pg_catalog.master_run_on_worker(
-             ARRAY(SELECT x.host FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-             ARRAY(SELECT x.port FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-             ARRAY(SELECT 'SELECT fingerprint FROM phi_guard.phi_master_key_status() WHERE current'
-                     FROM phi_guard.cluster_workers() x ORDER BY x.nodeid),
-             true) m
-        ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
-     WHERE NOT m.success OR NOT COALESCE(m.result OPERATOR(pg_catalog.=) mine, false)
-     ORDER BY w.nodeid;
+    SELECT r.node, CASE WHEN r.success THEN 'a different master key' ELSE 'no answer' END
+      FROM phi_guard.cluster_run('SELECT fingerprint FROM phi_guard.phi_master_key_status() WHERE current', NULL) r
+     WHERE NOT r.success OR NOT COALESCE(r.result OPERATOR(pg_catalog.=) mine, false);
 END
 $fn$;
 REVOKE ALL ON FUNCTION phi_guard.cluster_master_key_mismatches() FROM PUBLIC;
