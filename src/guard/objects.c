@@ -14,6 +14,9 @@
  * - A restrictive policy of a protected table is never altered: ERROR at
  *   once.  Dropping one is allowed only together with its table; that is
  *   known when the statement ends (utility.c).
+ * - On a Citus distributed table the wall is permissive (Citus gives the
+ *   shards no restrictive policy) and must stay the table's only policy:
+ *   it is guarded as a restrictive one, and no other policy is created.
  * - A new restrictive policy of a protected table sorts after the tenant
  *   wall (GUARD_WALL_POLICY): PostgreSQL applies restrictive policies in
  *   name order, each before the next, so one sorting first would see (and
@@ -83,7 +86,10 @@ catalog_row(Oid catalog, Oid oid_index, Oid oid, Snapshot snapshot)
 	return tup;
 }
 
-/* The policy policy_oid if it is a restrictive policy of a protected table. */
+/*
+ * The policy policy_oid if it is a restrictive policy or the tenant wall
+ * (permissive on a Citus table) of a protected table.
+ */
 static Form_pg_policy
 guarded_policy(Oid policy_oid)
 {
@@ -93,9 +99,36 @@ guarded_policy(Oid policy_oid)
 	if (tup == NULL)
 		return NULL;
 	pol = (Form_pg_policy) GETSTRUCT(tup);
-	if (pol->polpermissive || !lookup_registered("protected_tables", pol->polrelid))
+	if ((pol->polpermissive && strcmp(NameStr(pol->polname), GUARD_WALL_POLICY) != 0) ||
+		!lookup_registered("protected_tables", pol->polrelid))
 		return NULL;
 	return pol;
+}
+
+/*
+ * Whether relid's tenant wall is permissive: the form phi_protect_table
+ * gives a Citus distributed table, whose shards get every policy as
+ * permissive, so that the wall must stay the table's only policy.
+ */
+static bool
+wall_is_permissive(Oid relid)
+{
+	Relation	rel = table_open(PolicyRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		permissive = false;
+
+	ScanKeyInit(&key[0], Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[1], Anum_pg_policy_polname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(GUARD_WALL_POLICY));
+	scan = systable_beginscan(rel, PolicyPolrelidPolnameIndexId, true, SnapshotSelf, 2, key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		permissive = ((Form_pg_policy) GETSTRUCT(tup))->polpermissive;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return permissive;
 }
 
 /* The trigger trigger_oid (as it was) if it is an audit trigger of an audited table. */
@@ -118,9 +151,11 @@ guarded_trigger(Oid trigger_oid)
 }
 
 /*
- * OAT_POST_CREATE of a policy: ERROR if it is restrictive, on a protected
- * table, and sorts before the tenant wall (strcmp, the order PostgreSQL
- * applies restrictive policies in).
+ * OAT_POST_CREATE of a policy: ERROR if it is on a protected table and
+ * either restrictive and sorting before the tenant wall (strcmp, the order
+ * PostgreSQL applies restrictive policies in), or any policy beside a
+ * permissive wall (a Citus table's, which another permissive policy would
+ * widen).
  */
 static void
 policy_created(Oid policy_oid)
@@ -131,8 +166,17 @@ policy_created(Oid policy_oid)
 	if (tup == NULL)
 		return;
 	pol = (Form_pg_policy) GETSTRUCT(tup);
-	if (pol->polpermissive || strcmp(NameStr(pol->polname), GUARD_WALL_POLICY) >= 0 ||
+	if (strcmp(NameStr(pol->polname), GUARD_WALL_POLICY) == 0 ||
 		!lookup_registered("protected_tables", pol->polrelid))
+		return;
+	if (wall_is_permissive(pol->polrelid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("protected Citus table %s takes no policy besides its tenant wall \"%s\"",
+						catalog_qualified_name(pol->polrelid), GUARD_WALL_POLICY),
+				 errdetail("Citus gives the shards every policy as permissive, so any other policy would widen the wall."),
+				 errhint("Only phi_unprotect_table, run by a phi_key_admin, removes the protection.")));
+	if (pol->polpermissive || strcmp(NameStr(pol->polname), GUARD_WALL_POLICY) > 0)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

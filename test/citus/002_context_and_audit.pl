@@ -46,6 +46,20 @@ is($w1->safe_psql('postgres',
 		"SELECT count(*) FROM citus_shards WHERE table_name = 'pat'::regclass AND nodeport = " . $w1->port),
 	'every shard of worker1 has row security forced and the wall');
 
+# the owner cannot widen the wall from the coordinator: on Citus it is the
+# table's only policy, so no other may join it, and it is not altered or
+# dropped
+fails_with($coord, 'postgres', 'CREATE POLICY open ON pat USING (true)', '42501',
+	'a second policy on a protected distributed table');
+fails_with($coord, 'postgres', 'ALTER POLICY phi_guard_tenant ON pat USING (true)', '42501',
+	'altering its tenant wall');
+fails_with($coord, 'postgres', 'DROP POLICY phi_guard_tenant ON pat', '42501',
+	'dropping its tenant wall');
+is($w2->safe_psql('postgres',
+		"SET citus.override_table_visibility = off;
+		 SELECT count(*) FROM pg_policy WHERE polrelid::regclass::text ~ '^pat_[0-9]+\$' AND polname <> 'phi_guard_tenant'"),
+	'0', 'no other policy reached a shard');
+
 my $t1 = sign_context('token', 'k1', 'sub=alice', 'tenant=t1', 'roles=clinician', 'exp=+600', 'jti=req-alice');
 my $t2 = sign_context('token', 'k1', 'sub=bob', 'tenant=t2', 'roles=clinician', 'exp=+600', 'jti=req-bob');
 
