@@ -389,9 +389,6 @@ phi_guard_set_context(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 
-	if (ctx_cxt == NULL)
-		ctx_cxt = AllocSetContextCreate(TopMemoryContext, "phi_guard context",
-										ALLOCSET_SMALL_SIZES);
 	context_clear();
 	if (citus_present())
 		context_propagate(t);
@@ -413,6 +410,8 @@ Datum
 phi_guard_clear_context(PG_FUNCTION_ARGS)
 {
 	context_clear();
+	if (citus_present())
+		context_propagate(NULL);
 	PG_RETURN_VOID();
 }
 

@@ -73,6 +73,11 @@ SELECT 'other:' || count(*) FROM pat WHERE tenant = 't2';
 SELECT 'decrypt:' || phi_guard.phi_decrypt(ssn, 'pat.ssn:' || id) FROM pat WHERE tenant = 't1' AND id = 5;
 SELECT phi_guard.phi_set_context('$t2');
 SELECT 'switched:' || string_agg(DISTINCT tenant, ',') || ':' || count(*) FROM pat;
+SELECT phi_guard.phi_clear_context();
+SELECT 'cleared:' || count(*) || ':' || coalesce(phi_guard.phi_tenant_id(), 'none') FROM pat;
+SELECT phi_guard.phi_set_context('$t1');
+SELECT phi_guard.phi_set_context(NULL);
+SELECT 'nulled:' || count(*) || ':' || coalesce(phi_guard.phi_tenant_id(), 'none') FROM pat;
 COMMIT;
 SELECT 'none:' || count(*) FROM pat;
 EOS
@@ -82,6 +87,8 @@ like($out, qr/^router:1$/m, 'router query: its row');
 like($out, qr/^other:0$/m, 'router query to another tenant\'s shard: nothing');
 like($out, qr/^decrypt:ssn-5$/m, 'decrypt under the context on the worker');
 like($out, qr/^switched:t2:50$/m, 'a new context in the same transaction reaches the shards');
+like($out, qr/^cleared:0:none$/m, 'phi_clear_context clears the context on the shards too');
+like($out, qr/^nulled:0:none$/m, 'and so does phi_set_context(NULL)');
 like($out, qr/^none:0$/m, 'no context after the transaction: no rows on any shard');
 
 ($rc, $out, $err) = app_psql($coord, 'app', <<"EOS");
