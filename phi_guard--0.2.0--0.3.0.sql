@@ -187,6 +187,10 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = pg_catalog.format('Run phi_audit_disable on %s: that covers its partitions and inheritance children.', parent);
   END IF;
+  -- on Citus the triggers go from every shard too (as phi_audit_enable)
+  IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  END IF;
   FOR t IN SELECT phi_guard.table_tree(tbl) LOOP
     -- out of the registry first: src/guard then lets the triggers go
     DELETE FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) t;
@@ -837,11 +841,11 @@ BEGIN
     RAISE EXCEPTION 'key "%" does not exist', key USING ERRCODE = '42704',
       HINT = 'Create it with phi_key_create().';
   END IF;
-  INSERT INTO phi_guard.key_access AS a (name, permission, masked_permission)
-    VALUES (key, permission, masked_permission)
+  INSERT INTO phi_guard.key_access AS a (name, permission, masked_permission, changed_at)
+    VALUES (key, permission, masked_permission, pg_catalog.now())
     ON CONFLICT ON CONSTRAINT key_access_pkey
     DO UPDATE SET permission = EXCLUDED.permission, masked_permission = EXCLUDED.masked_permission,
-                  changed_at = pg_catalog.now();
+                  changed_at = EXCLUDED.changed_at;
   DELETE FROM phi_guard.key_access a
    WHERE a.name OPERATOR(pg_catalog.=) key AND a.permission IS NULL AND a.mask_kind IS NULL;
   PERFORM phi_guard.audit_event('key_access', NULL,
@@ -870,9 +874,9 @@ BEGIN
     RAISE EXCEPTION 'key "%" does not exist', key USING ERRCODE = '42704',
       HINT = 'Create it with phi_key_create().';
   END IF;
-  INSERT INTO phi_guard.key_access AS a (name, mask_kind) VALUES (key, kind)
+  INSERT INTO phi_guard.key_access AS a (name, mask_kind, changed_at) VALUES (key, kind, pg_catalog.now())
     ON CONFLICT ON CONSTRAINT key_access_pkey
-    DO UPDATE SET mask_kind = EXCLUDED.mask_kind, changed_at = pg_catalog.now();
+    DO UPDATE SET mask_kind = EXCLUDED.mask_kind, changed_at = EXCLUDED.changed_at;
   DELETE FROM phi_guard.key_access a
    WHERE a.name OPERATOR(pg_catalog.=) key AND a.permission IS NULL AND a.mask_kind IS NULL;
   PERFORM phi_guard.audit_event('mask_bind', NULL,
@@ -2247,3 +2251,52 @@ COMMENT ON FUNCTION phi_guard.cluster_master_key_mismatches() IS
   'internal, for phi_check_config on a Citus coordinator: the workers whose current master key differs from the coordinator''s, or that did not answer';
 
 -- end of section: citus
+
+-- Writes to the tables phi_citus_setup makes reference tables take their
+-- times as values: Citus runs no function in the DO UPDATE of a reference
+-- table, nor a volatile one in an UPDATE.
+
+CREATE OR REPLACE FUNCTION phi_guard.permission_set(role pg_catalog.text, permission pg_catalog.text,
+                                         granted pg_catalog.bool)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_variable
+BEGIN
+  -- the time as a value, not a function of the update: Citus runs no
+  -- function in the DO UPDATE of a reference table (README, "Scaling out")
+  INSERT INTO phi_guard.permission_overrides AS o (role, permission, granted, changed_at)
+    VALUES (role, permission, granted, pg_catalog.now())
+    ON CONFLICT ON CONSTRAINT permission_overrides_pkey
+    DO UPDATE SET granted = EXCLUDED.granted, changed_at = EXCLUDED.changed_at;
+  PERFORM phi_guard.audit_event(CASE WHEN granted THEN 'permission_grant' ELSE 'permission_revoke' END,
+    NULL, pg_catalog.jsonb_build_object('role', role, 'permission', permission));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION phi_guard.phi_break_glass_end() RETURNS pg_catalog.bool
+  LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+  g phi_guard.break_glass;
+  ended pg_catalog.bool := false;
+  -- a value, not a volatile function of the update (Citus refuses those)
+  at pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+  FOR g IN UPDATE phi_guard.break_glass b SET ended_at = at
+            WHERE b.user_id OPERATOR(pg_catalog.=) phi_guard.phi_user_id()
+              AND b.tenant OPERATOR(pg_catalog.=) phi_guard.phi_tenant_id()
+              AND b.ended_at IS NULL
+              AND b.expires_at OPERATOR(pg_catalog.>) at
+           RETURNING * LOOP
+    PERFORM phi_guard.audit_event('break_glass_end', NULL,
+      pg_catalog.jsonb_build_object('grant', g.id, 'reason', g.reason, 'opened_at', phi_guard.utc_text(g.opened_at)));
+    ended := true;
+  END LOOP;
+  RETURN ended;
+END
+$$;
+
+-- end of section: citus-safe writes

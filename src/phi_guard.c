@@ -99,7 +99,7 @@ define_context_settings(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE |
 							   GUC_NO_RESET_ALL | GUC_SUPERUSER_ONLY,
-							   NULL, context_token_assigned, NULL);
+							   context_token_check, context_token_assigned, NULL);
 }
 
 void

@@ -245,6 +245,10 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = pg_catalog.format('Run phi_audit_disable on %s: that covers its partitions and inheritance children.', parent);
   END IF;
+  -- on Citus the triggers go from every shard too (as phi_audit_enable)
+  IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  END IF;
   FOR t IN SELECT phi_guard.table_tree(tbl) LOOP
     -- out of the registry first: src/guard then lets the triggers go
     DELETE FROM phi_guard.audited_tables a WHERE a.relid OPERATOR(pg_catalog.=) t;

@@ -33,10 +33,13 @@
  * reaches later); on those nodes the first reader of the transaction
  * verifies that token exactly as phi_set_context does (context_ready),
  * once per node and transaction.  The setting is honoured only in the
- * transaction that set it (context_token_lxid) and only where Citus is
- * installed, so it never outlives its transaction and never replaces
- * phi_set_context on a plain server; a bad token is rejected as by
- * phi_set_context.
+ * transaction that set it (context_token_lxid), only from SET / SET LOCAL
+ * (context_token_check) and only where Citus is installed, so it never
+ * outlives its transaction and never replaces phi_set_context on a plain
+ * server.  Any change of it drops the context, which the next reader takes
+ * from the setting as it then is, on every node alike: ROLLBACK TO a
+ * savepoint brings back the token (and so the context) of the savepoint
+ * everywhere.  A bad token is rejected as by phi_set_context.
  */
 #include "postgres.h"
 
@@ -323,14 +326,30 @@ context_propagate(text *token)
 }
 
 /*
+ * Check hook of phi_guard.context_token: a token only from SET / SET LOCAL
+ * in a session (Citus's, or the client's), never from a file, ALTER ROLE
+ * or ALTER DATABASE default or connection option, which would outlive the
+ * transaction.
+ */
+bool
+context_token_check(char **newval, void **extra, GucSource source)
+{
+	if (**newval == '\0' || source == PGC_S_SESSION)
+		return true;
+	GUC_check_errdetail("phi_guard.context_token is set only for one transaction, by phi_set_context.");
+	return false;
+}
+
+/*
  * Assign hook of phi_guard.context_token: remember the transaction, and
- * drop a context that came from the previous token.
+ * drop the context (whatever set it: a new token, a restored one or none
+ * governs from here on).
  */
 void
 context_token_assigned(const char *newval, void *extra)
 {
 	context_token_lxid = MyProc != NULL ? MyProc->lxid : InvalidLocalTransactionId;
-	if (ctx_from_token)
+	if (ctx_set)
 		context_clear();
 }
 

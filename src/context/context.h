@@ -15,6 +15,10 @@
 #ifndef PHI_GUARD_CONTEXT_H
 #define PHI_GUARD_CONTEXT_H
 
+#include "postgres.h"
+
+#include "utils/guc.h"
+
 /* settings, defined by _PG_init */
 extern int	phi_guard_context_leeway;
 extern int	phi_guard_context_max_lifetime;
@@ -27,7 +31,8 @@ extern int	phi_guard_break_glass_min_reason;
 /* From _PG_init, preloaded or not. */
 extern void context_init(void);
 
-/* Assign hook of phi_guard.context_token (context.c). */
+/* Check and assign hooks of phi_guard.context_token (context.c). */
+extern bool context_token_check(char **newval, void **extra, GucSource source);
 extern void context_token_assigned(const char *newval, void *extra);
 
 /* breakglass.c, from _PG_init (preloaded or not): the planner hook that tells policies' calls apart. */

@@ -174,10 +174,12 @@ CREATE FUNCTION phi_guard.permission_set(role pg_catalog.text, permission pg_cat
 $$
 #variable_conflict use_variable
 BEGIN
-  INSERT INTO phi_guard.permission_overrides AS o (role, permission, granted)
-    VALUES (role, permission, granted)
+  -- the time as a value, not a function of the update: Citus runs no
+  -- function in the DO UPDATE of a reference table (README, "Scaling out")
+  INSERT INTO phi_guard.permission_overrides AS o (role, permission, granted, changed_at)
+    VALUES (role, permission, granted, pg_catalog.now())
     ON CONFLICT ON CONSTRAINT permission_overrides_pkey
-    DO UPDATE SET granted = EXCLUDED.granted, changed_at = pg_catalog.now();
+    DO UPDATE SET granted = EXCLUDED.granted, changed_at = EXCLUDED.changed_at;
   PERFORM phi_guard.audit_event(CASE WHEN granted THEN 'permission_grant' ELSE 'permission_revoke' END,
     NULL, pg_catalog.jsonb_build_object('role', role, 'permission', permission));
 END
@@ -258,12 +260,14 @@ $$
 DECLARE
   g phi_guard.break_glass;
   ended pg_catalog.bool := false;
+  -- a value, not a volatile function of the update (Citus refuses those)
+  at pg_catalog.timestamptz := pg_catalog.clock_timestamp();
 BEGIN
-  FOR g IN UPDATE phi_guard.break_glass b SET ended_at = pg_catalog.clock_timestamp()
+  FOR g IN UPDATE phi_guard.break_glass b SET ended_at = at
             WHERE b.user_id OPERATOR(pg_catalog.=) phi_guard.phi_user_id()
               AND b.tenant OPERATOR(pg_catalog.=) phi_guard.phi_tenant_id()
               AND b.ended_at IS NULL
-              AND b.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()
+              AND b.expires_at OPERATOR(pg_catalog.>) at
            RETURNING * LOOP
     PERFORM phi_guard.audit_event('break_glass_end', NULL,
       pg_catalog.jsonb_build_object('grant', g.id, 'reason', g.reason, 'opened_at', phi_guard.utc_text(g.opened_at)));

@@ -22,9 +22,18 @@ extern Oid	lookup_audit_function(void);
 /*
  * Whether relid has a row in registry "protected_tables" or
  * "audited_tables", as this transaction sees the registry now (its own
- * changes included); false when phi_guard is not installed.
+ * changes included), or, on a Citus worker, is a shard of a table that is
+ * protected (forced row security and the tenant wall) or audited (an audit
+ * trigger) there; false when phi_guard is not installed.
  */
 extern bool lookup_registered(const char *registry, Oid relid);
+
+/*
+ * Whether relid has a policy named GUARD_WALL_POLICY (as this command sees
+ * the catalog, its own changes included); its permissiveness in
+ * *permissive when given.
+ */
+extern bool lookup_wall_policy(Oid relid, bool *permissive);
 
 /* Whether either registry holds a table that exists. */
 extern bool lookup_any_registered(void);

@@ -6,7 +6,8 @@
  * Invariants: phi_guard's objects are found by schema and name, the
  * guarded tables by the registries (phi_guard.protected_tables,
  * phi_guard.audited_tables, whose first column is relid regclass and
- * primary key), and audit triggers by the function they call, never by
+ * primary key) and, on a Citus worker, a shard by what its table carries
+ * (shard_of_guarded), and audit triggers by the function they call, never by
  * their own names.  Nothing is cached: each answer reflects the catalogs
  * and registries as this transaction sees them at the call (the callers
  * run on DDL, which is rare).  Locks: AccessShareLock on the registry or
@@ -19,6 +20,8 @@
 #include "access/skey.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_policy.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "utils/builtins.h"
@@ -28,6 +31,7 @@
 #include "utils/syscache.h"
 
 #include "common/catalog.h"
+#include "common/citus.h"
 #include "guard/internal.h"
 
 Oid
@@ -41,6 +45,56 @@ lookup_audit_function(void)
 						   CStringGetDatum("audit_trigger"),
 						   PointerGetDatum(buildoidvector(NULL, 0)),
 						   ObjectIdGetDatum(nsp));
+}
+
+/*
+ * On a Citus worker: whether relid is a shard of a table guarded on the
+ * coordinator.  The registries live where phi_protect_table and
+ * phi_audit_enable ran; here the table's shell, which Citus keeps in step
+ * with the coordinator's (where DDL on it runs, and is guarded), carries
+ * what they made: for protected_tables, forced row security and the tenant
+ * wall; for audited_tables, an audit trigger.
+ */
+static bool
+shard_of_guarded(const char *registry, Oid relid)
+{
+	Oid			table = citus_shard_table(relid);
+	HeapTuple	tup;
+	bool		forced;
+
+	if (table == relid)
+		return false;
+	if (strcmp(registry, "audited_tables") == 0)
+		return lookup_has_audit_trigger(table);
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(table));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	forced = ((Form_pg_class) GETSTRUCT(tup))->relforcerowsecurity;
+	ReleaseSysCache(tup);
+	return forced && lookup_wall_policy(table, NULL);
+}
+
+bool
+lookup_wall_policy(Oid relid, bool *permissive)
+{
+	Relation	rel = table_open(PolicyRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found;
+
+	ScanKeyInit(&key[0], Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[1], Anum_pg_policy_polname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(GUARD_WALL_POLICY));
+	scan = systable_beginscan(rel, PolicyPolrelidPolnameIndexId, true, SnapshotSelf, 2, key);
+	tup = systable_getnext(scan);
+	found = HeapTupleIsValid(tup);
+	if (found && permissive != NULL)
+		*permissive = ((Form_pg_policy) GETSTRUCT(tup))->polpermissive;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 bool
@@ -65,7 +119,7 @@ lookup_registered(const char *registry, Oid relid)
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
-	return found;
+	return found || shard_of_guarded(registry, relid);
 }
 
 bool

@@ -113,22 +113,9 @@ guarded_policy(Oid policy_oid)
 static bool
 wall_is_permissive(Oid relid)
 {
-	Relation	rel = table_open(PolicyRelationId, AccessShareLock);
-	ScanKeyData key[2];
-	SysScanDesc scan;
-	HeapTuple	tup;
 	bool		permissive = false;
 
-	ScanKeyInit(&key[0], Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	ScanKeyInit(&key[1], Anum_pg_policy_polname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum(GUARD_WALL_POLICY));
-	scan = systable_beginscan(rel, PolicyPolrelidPolnameIndexId, true, SnapshotSelf, 2, key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-		permissive = ((Form_pg_policy) GETSTRUCT(tup))->polpermissive;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return permissive;
+	return lookup_wall_policy(relid, &permissive) && permissive;
 }
 
 /* The trigger trigger_oid (as it was) if it is an audit trigger of an audited table. */

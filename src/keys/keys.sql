@@ -201,11 +201,11 @@ BEGIN
     RAISE EXCEPTION 'key "%" does not exist', key USING ERRCODE = '42704',
       HINT = 'Create it with phi_key_create().';
   END IF;
-  INSERT INTO phi_guard.key_access AS a (name, permission, masked_permission)
-    VALUES (key, permission, masked_permission)
+  INSERT INTO phi_guard.key_access AS a (name, permission, masked_permission, changed_at)
+    VALUES (key, permission, masked_permission, pg_catalog.now())
     ON CONFLICT ON CONSTRAINT key_access_pkey
     DO UPDATE SET permission = EXCLUDED.permission, masked_permission = EXCLUDED.masked_permission,
-                  changed_at = pg_catalog.now();
+                  changed_at = EXCLUDED.changed_at;
   DELETE FROM phi_guard.key_access a
    WHERE a.name OPERATOR(pg_catalog.=) key AND a.permission IS NULL AND a.mask_kind IS NULL;
   PERFORM phi_guard.audit_event('key_access', NULL,
@@ -234,9 +234,9 @@ BEGIN
     RAISE EXCEPTION 'key "%" does not exist', key USING ERRCODE = '42704',
       HINT = 'Create it with phi_key_create().';
   END IF;
-  INSERT INTO phi_guard.key_access AS a (name, mask_kind) VALUES (key, kind)
+  INSERT INTO phi_guard.key_access AS a (name, mask_kind, changed_at) VALUES (key, kind, pg_catalog.now())
     ON CONFLICT ON CONSTRAINT key_access_pkey
-    DO UPDATE SET mask_kind = EXCLUDED.mask_kind, changed_at = pg_catalog.now();
+    DO UPDATE SET mask_kind = EXCLUDED.mask_kind, changed_at = EXCLUDED.changed_at;
   DELETE FROM phi_guard.key_access a
    WHERE a.name OPERATOR(pg_catalog.=) key AND a.permission IS NULL AND a.mask_kind IS NULL;
   PERFORM phi_guard.audit_event('mask_bind', NULL,

@@ -60,6 +60,21 @@ is($w2->safe_psql('postgres',
 		 SELECT count(*) FROM pg_policy WHERE polrelid::regclass::text ~ '^pat_[0-9]+\$' AND polname <> 'phi_guard_tenant'"),
 	'0', 'no other policy reached a shard');
 
+# nor through the shards: run_command_on_shards reaches them on the
+# workers, where the guard knows them by their table
+for my $ddl ('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', 'ALTER TABLE %s DISABLE TRIGGER USER',
+	'CREATE POLICY open ON %s USING (true)', 'DROP POLICY phi_guard_tenant ON %s')
+{
+	is($coord->safe_psql('postgres',
+			"SELECT count(*) FILTER (WHERE success) || '/' || count(*) FROM run_command_on_shards('pat', \$\$$ddl\$\$)"),
+		'0/32', "'$ddl' on every shard is refused on the workers");
+}
+fails_with($w1, 'postgres',
+	"SET citus.override_table_visibility = off;
+	 DO \$\$ BEGIN EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY',
+	   (SELECT relname FROM pg_class WHERE relname ~ '^pat_[0-9]+\$' LIMIT 1)); END \$\$",
+	'42501', 'NO FORCE on a shard, on a worker directly');
+
 my $t1 = sign_context('token', 'k1', 'sub=alice', 'tenant=t1', 'roles=clinician', 'exp=+600', 'jti=req-alice');
 my $t2 = sign_context('token', 'k1', 'sub=bob', 'tenant=t2', 'roles=clinician', 'exp=+600', 'jti=req-bob');
 
@@ -123,6 +138,38 @@ SELECT 'later:' || count(*) FROM pat;
 EOS
 like($out, qr/^later:0$/m, 'a token set for the session counts only in the transaction that set it');
 unlike($err . $out, qr/\Q$t1\E/, 'the token is never echoed');
+fails_with($coord, 'postgres', "ALTER ROLE app SET phi_guard.context_token = '$t1'", '22023',
+	'a token as a role default is refused');
+my $expired = sign_context('token', 'k1', 'sub=bob', 'tenant=t2', 'roles=clinician', 'exp=-600');
+$coord->psql('postgres', <<"EOS", stdout => \$out, stderr => \$err, on_error_stop => 0, extra_params => [ '-U', 'app' ]);
+BEGIN;
+SELECT phi_guard.phi_set_context('$t1');
+SAVEPOINT s;
+SELECT phi_guard.phi_set_context('$expired');
+ROLLBACK TO s;
+SELECT 'after-rollback:' || string_agg(DISTINCT tenant, ',') || ':' || coalesce(phi_guard.phi_user_id(), 'none') FROM pat;
+COMMIT;
+EOS
+like($out, qr/^after-rollback:t1:alice$/m,
+	'ROLLBACK TO after a refused token: the savepoint\'s context, alike on the coordinator and the shards');
+
+# --- writes to the reference tables work on Citus ---------------------------
+$coord->safe_psql('postgres', <<'EOS');
+SELECT phi_guard.phi_key_access('pii', 'patient.read');
+SELECT phi_guard.phi_mask_bind('pii', 'ssn');
+SELECT phi_guard.phi_permission_revoke('clinician', 'break_glass');
+SELECT phi_guard.phi_permission_grant('clinician', 'break_glass');
+EOS
+is($w2->safe_psql('postgres', "SELECT permission || '/' || mask_kind FROM phi_guard.key_access WHERE name = 'pii'"),
+	'patient.read/ssn', 'a key access rule and a mask binding made on the coordinator reach the workers');
+($rc, $out, $err) = app_psql($coord, 'app', <<"EOS");
+BEGIN;
+SELECT phi_guard.phi_set_context('$t1');
+SELECT phi_guard.phi_break_glass('a patient in the emergency room needs it now', 5);
+SELECT 'ended:' || phi_guard.phi_break_glass_end();
+COMMIT;
+EOS
+like($out, qr/^ended:true$/m, 'break-glass opens and ends on Citus') or diag($err);
 
 # --- audit: every change once, on the node that holds the row -----------
 ($rc, $out, $err) = app_psql($coord, 'app', <<"EOS");
