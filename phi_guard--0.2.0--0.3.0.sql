@@ -2054,8 +2054,9 @@ COMMENT ON FUNCTION phi_guard.phi_citus_setup() IS
   'on a Citus coordinator: make phi_guard''s keys, context keys, permissions, break-glass grants and token vault reference tables held by every node; returns the tables it distributed';
 
 -- The workers of a coordinator that phi_audit_digest and phi_audit_verify
--- reach (SPEC §10): active primaries other than the coordinator, in node-id
--- order; none on a worker or without Citus.
+-- reach (SPEC §10): every primary other than the coordinator, disabled ones
+-- too (a node is never left out silently: one that does not answer is an
+-- error), in node-id order; none on a worker or without Citus.
 CREATE FUNCTION phi_guard.cluster_workers(OUT nodeid pg_catalog.int4, OUT node pg_catalog.text,
                                           OUT host pg_catalog.text, OUT port pg_catalog.int4)
   RETURNS SETOF record
@@ -2072,7 +2073,7 @@ BEGIN
   RETURN QUERY
     SELECT n.nodeid, pg_catalog.format('%s:%s', n.nodename, n.nodeport), n.nodename::pg_catalog.text, n.nodeport
       FROM pg_catalog.pg_dist_node n
-     WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole OPERATOR(pg_catalog.=) 'primary' AND n.isactive
+     WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole OPERATOR(pg_catalog.=) 'primary' 
      ORDER BY n.nodeid;
 END
 $fn$;
@@ -2195,6 +2196,14 @@ BEGIN
     IF missing IS NOT NULL AND ok THEN
       ok := false;
       problem := pg_catalog.format('node %s of the digest is not a worker of this cluster', missing);
+    END IF;
+    SELECT w.node INTO missing FROM phi_guard.cluster_workers() w
+     WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(digest OPERATOR(pg_catalog.->) 'nodes') n
+                        WHERE (n.value OPERATOR(pg_catalog.->>) 'node') OPERATOR(pg_catalog.=) w.node)
+     LIMIT 1;
+    IF missing IS NOT NULL AND ok THEN
+      ok := false;
+      problem := pg_catalog.format('worker %s is not in the digest', missing);
     END IF;
   END IF;
   FOR r IN SELECT * FROM phi_guard.cluster_run(

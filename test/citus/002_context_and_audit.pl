@@ -245,6 +245,11 @@ is($coord->safe_psql('postgres', "SELECT problem FROM phi_guard.phi_audit_verify
 	"cluster_hash of the digest does not match its nodes' digests",
 	'a digest whose cluster_hash was changed is refused');
 
+my $partial = encode_json({ %$digest, nodes => [ $digest->{nodes}[0] ],
+	cluster_hash => sha256_hex(pack('H*', $digest->{block_hash} . $digest->{nodes}[0]{digest}{block_hash})) });
+like($coord->safe_psql('postgres', "SELECT problem FROM phi_guard.phi_audit_verify('$partial')"),
+	qr/^worker 127\.0\.0\.1:\d+ is not in the digest$/, 'a digest that leaves a worker out is refused');
+
 # a superuser on a worker rewrites one of its sealed entries
 $other->safe_psql('postgres', <<'EOS');
 ALTER TABLE phi_guard.audit_log DISABLE TRIGGER USER;
