@@ -3,7 +3,8 @@
  * around each utility statement.
  *
  * Before the statement: DROP EXTENSION phi_guard while tables are
- * registered; CREATE OR REPLACE TRIGGER naming an audit trigger of an
+ * registered; TRUNCATE or DROP TABLE of one shard of a guarded Citus table
+ * by hand (citus.enable_manual_changes_to_shards); CREATE OR REPLACE TRIGGER naming an audit trigger of an
  * audited table (it would swap the trigger's function in place, and any
  * role with the TRIGGER privilege may run it); COPY ... FROM and TRUNCATE
  * of an audited table in replica mode or by a role that may set it
@@ -36,10 +37,13 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "common/catalog.h"
+#include "common/citus.h"
 #include "guard/internal.h"
 
 typedef struct Deferred
@@ -259,6 +263,30 @@ check_trigger_replace(CreateTrigStmt *stmt)
 			 errhint("Only phi_audit_disable, run by a phi_audit_admin, ends the auditing of a table.")));
 }
 
+/*
+ * TRUNCATE or DROP TABLE (what) of relid, a shard of a protected or
+ * audited Citus table, with citus.enable_manual_changes_to_shards on: ERROR.
+ * A shard truncated or dropped on its own would lose rows with no entry
+ * (the audit's TRUNCATE trigger is the table's, on the coordinator);
+ * Citus's own TRUNCATE and DROP of shards need no such setting.
+ */
+static void
+check_manual_shard_change(Oid relid, const char *what)
+{
+	const char *manual = GetConfigOption("citus.enable_manual_changes_to_shards", true, false);
+
+	if (!OidIsValid(relid) || manual == NULL || strcmp(manual, "on") != 0 ||
+		citus_shard_table(relid) == relid ||
+		!(lookup_registered("audited_tables", relid) || lookup_registered("protected_tables", relid)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s shard \"%s\" of guarded table %s by hand", what,
+					get_rel_name(relid), catalog_qualified_name(relid)),
+			 errdetail("Its rows would go without an audit entry."),
+			 errhint("%s the table itself, on the coordinator.", strcmp(what, "truncate") == 0 ? "Truncate" : "Drop")));
+}
+
 static void
 before_statement(Node *parsetree)
 {
@@ -278,7 +306,20 @@ before_statement(Node *parsetree)
 		ListCell   *lc;
 
 		foreach(lc, ((TruncateStmt *) parsetree)->relations)
-			replica_refuse_write(RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true));
+		{
+			Oid			relid = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true);
+
+			replica_refuse_write(relid);
+			check_manual_shard_change(relid, "truncate");
+		}
+	}
+	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+			check_manual_shard_change(RangeVarGetRelid(makeRangeVarFromNameList((List *) lfirst(lc)),
+													   NoLock, true), "drop");
 	}
 }
 

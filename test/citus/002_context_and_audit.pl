@@ -69,6 +69,16 @@ for my $ddl ('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', 'ALTER TABLE %s DISAB
 			"SELECT count(*) FILTER (WHERE success) || '/' || count(*) FROM run_command_on_shards('pat', \$\$$ddl\$\$)"),
 		'0/32', "'$ddl' on every shard is refused on the workers");
 }
+for my $ddl ('TRUNCATE %s', 'DROP TABLE %s')
+{
+	my $by_hand = "DO \$x\$ BEGIN PERFORM set_config(''citus.enable_manual_changes_to_shards'', ''on'', true); "
+	  . "$ddl; END \$x\$";
+	is($coord->safe_psql('postgres',
+			"SELECT count(*) FILTER (WHERE result ~ 'by hand') || '/' || count(*)
+			   FROM run_command_on_shards('pat', '$by_hand')"),
+		'32/32', "'$ddl' of single shards by hand is refused");
+}
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM pat'), '200', 'every row is still there');
 fails_with($w1, 'postgres',
 	"SET citus.override_table_visibility = off;
 	 DO \$\$ BEGIN EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY',
