@@ -253,6 +253,21 @@ SET maintenance_work_mem = '1MB';
 SELECT regress_problem_debug() AS through_sql_count;
 RESET maintenance_work_mem;
 UPDATE phi_guard.audit_block SET entries = :bulk_entries WHERE block_no = :bulk_block;
+-- in memory, a block is walked as soon as the scan has found as many of
+-- its entries as it records, and its memory goes to the next block: a copy
+-- of an entry of the block before the bulk one, added at the heap's end,
+-- comes too late, and the walk goes through SQL, to the same verdict
+SELECT xid_lo AS before_lo, xid_hi AS before_hi FROM phi_guard.audit_block
+ WHERE block_no = :bulk_block - 1 \gset
+INSERT INTO phi_guard.audit_log
+SELECT id + 1000000, xid, record, entry_hash FROM phi_guard.audit_log
+ WHERE xid >= :'before_lo' AND xid < :'before_hi' ORDER BY xid, id LIMIT 1;
+SELECT regress_problem_debug() AS late_entry;
+SET maintenance_work_mem = '1MB';
+SELECT regress_problem_debug() AS through_sql_late_entry;
+RESET maintenance_work_mem;
+DELETE FROM phi_guard.audit_log
+ WHERE xid >= :'before_lo' AND xid < :'before_hi' AND id >= 1000000;
 RESET session_replication_role;
 SELECT regress_problem() AS edit_undone;
 

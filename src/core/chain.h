@@ -18,6 +18,13 @@
 extern phic_status phic_sha256(const void *data, size_t n, uint8_t out[PHIC_HASH_LEN]);
 
 /*
+ * SHA-256 of two inputs, as two phic_sha256 calls would give them: faster
+ * where the CPU can hash both at once (sha256x2.c).
+ */
+extern phic_status phic_sha256_pair(const void *d0, size_t n0, uint8_t out0[PHIC_HASH_LEN],
+									const void *d1, size_t n1, uint8_t out1[PHIC_HASH_LEN]);
+
+/*
  * Block hash over n entry hashes stored back to back (n * 32 bytes) in
  * entry_hashes, in (xid, id) order.
  */

@@ -79,6 +79,7 @@ void		test_nonce(void);
 void		test_ciphertext(void);
 void		test_keywrap(void);
 void		test_chain(void);
+void		test_sha256x2(void);
 void		test_hmac(void);
 void		test_mask(void);
 void		test_tokenfmt(void);

@@ -23,6 +23,7 @@ main(void)
 	test_ciphertext();
 	test_keywrap();
 	test_chain();
+	test_sha256x2();
 	test_hmac();
 	test_mask();
 	test_tokenfmt();
