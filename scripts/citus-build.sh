@@ -6,7 +6,8 @@
 #
 # The source is citus-13.2.2-pg15.tar.gz (Citus v13.2.2 with a one-line
 # build fix for PostgreSQL 15.14 and later; AGPL-3.0), looked for at
-# $CITUS_TARBALL, then in ../shared/vendor/ beside this tree.  Its SHA-256
+# $CITUS_TARBALL, then in ../shared/vendor/ beside this tree, then in
+# /work/shared/vendor/ (where the development machines keep it).  Its SHA-256
 # is checked.  Installing needs write access to PostgreSQL's directories
 # (root); scripts/ensure-deps.sh installs the build's libraries.
 set -euo pipefail
@@ -17,7 +18,13 @@ if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
 fi
 sum=ac6c71469dba487b90ad0ff8dbef273f8017b9feb77530c806fe6d586dd14e13
 tree=$(cd "$(dirname "$0")/.." && pwd)
-tarball=${CITUS_TARBALL:-$tree/../shared/vendor/citus-13.2.2-pg15.tar.gz}
+tarball=${CITUS_TARBALL:-}
+if [ -z "$tarball" ]; then
+  for d in "$tree/../shared/vendor" /work/shared/vendor; do
+    [ -f "$d/citus-13.2.2-pg15.tar.gz" ] && { tarball=$d/citus-13.2.2-pg15.tar.gz; break; }
+  done
+  tarball=${tarball:-$tree/../shared/vendor/citus-13.2.2-pg15.tar.gz}
+fi
 if [ ! -f "$tarball" ]; then
   echo "citus-build: Citus is not installed and its source is not at $tarball" >&2
   echo "citus-build: set CITUS_TARBALL to citus-13.2.2-pg15.tar.gz" >&2
