@@ -2085,17 +2085,22 @@ COMMENT ON FUNCTION phi_guard.cluster_workers() IS
 -- node-id order: format(command, the text of args' value under the
 -- worker's "host:port", or NULL), so that each may get its own argument
 -- (%L).  One row per worker: whether it answered and its result (the first
--- column of the first row, as text), or the error text.
+-- column of the first row, as text), or the error text.  With what given,
+-- a worker that did not answer is an error (08006) "could not <what> of
+-- node <host:port>" instead of a row.
 CREATE FUNCTION phi_guard.cluster_run(command pg_catalog.text, args pg_catalog.jsonb,
+                                      what pg_catalog.text,
                                       OUT node pg_catalog.text, OUT success pg_catalog.bool,
                                       OUT result pg_catalog.text)
   RETURNS SETOF record
   LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
   SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+  r record;
 BEGIN
   -- plpgsql: master_run_on_worker exists only where Citus is installed
-  RETURN QUERY
+  FOR r IN
     WITH w AS (SELECT * FROM phi_guard.cluster_workers())
     SELECT w.node, m.success, m.result
       FROM w
@@ -2106,11 +2111,22 @@ BEGIN
                      FROM w x ORDER BY x.nodeid),
              true) m
         ON m.node_name OPERATOR(pg_catalog.=) w.host AND m.node_port OPERATOR(pg_catalog.=) w.port
-     ORDER BY w.nodeid;
+     ORDER BY w.nodeid
+  LOOP
+    IF NOT r.success AND what IS NOT NULL THEN
+      RAISE EXCEPTION 'could not % of node %', what, r.node
+        USING ERRCODE = '08006', DETAIL = r.result,
+              HINT = 'Every worker must be reachable and have phi_guard installed; retry when it is.';
+    END IF;
+    node := r.node;
+    success := r.success;
+    result := r.result;
+    RETURN NEXT;
+  END LOOP;
 END
 $fn$;
-REVOKE ALL ON FUNCTION phi_guard.cluster_run(pg_catalog.text, pg_catalog.jsonb) FROM PUBLIC;
-COMMENT ON FUNCTION phi_guard.cluster_run(pg_catalog.text, pg_catalog.jsonb) IS
+REVOKE ALL ON FUNCTION phi_guard.cluster_run(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) FROM PUBLIC;
+COMMENT ON FUNCTION phi_guard.cluster_run(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
   'internal: run a query on every Citus worker, each with its own argument; one row per worker';
 
 -- SHA-256 of the block hashes of the coordinator's digest and then of each
@@ -2143,13 +2159,9 @@ BEGIN
   IF NOT EXISTS (SELECT FROM phi_guard.cluster_workers()) THEN
     RETURN local;
   END IF;
-  FOR r IN SELECT * FROM phi_guard.cluster_run('SELECT phi_guard.phi_audit_digest()', NULL)
+  FOR r IN SELECT * FROM phi_guard.cluster_run('SELECT phi_guard.phi_audit_digest()', NULL,
+                                                'read the audit digest')
   LOOP
-    IF NOT r.success THEN
-      RAISE EXCEPTION 'could not read the audit digest of node %', r.node
-        USING ERRCODE = '08006', DETAIL = r.result,
-              HINT = 'Every worker must be reachable and have phi_guard installed; retry when it is.';
-    END IF;
     nodes := nodes OPERATOR(pg_catalog.||)
              pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('node', r.node, 'digest', r.result::pg_catalog.jsonb));
   END LOOP;
@@ -2210,13 +2222,9 @@ BEGIN
              'SELECT pg_catalog.row_to_json(v) FROM phi_guard.phi_audit_verify(%L::pg_catalog.jsonb) v',
              (SELECT pg_catalog.jsonb_object_agg(n.value OPERATOR(pg_catalog.->>) 'node',
                                                  n.value OPERATOR(pg_catalog.->) 'digest')
-                FROM pg_catalog.jsonb_array_elements(digest OPERATOR(pg_catalog.->) 'nodes') n))
+                FROM pg_catalog.jsonb_array_elements(digest OPERATOR(pg_catalog.->) 'nodes') n),
+             'verify the audit chain')
   LOOP
-    IF NOT r.success THEN
-      RAISE EXCEPTION 'could not verify the audit chain of node %', r.node
-        USING ERRCODE = '08006', DETAIL = r.result,
-              HINT = 'Every worker must be reachable and have phi_guard installed; retry when it is.';
-    END IF;
     v := r.result::pg_catalog.jsonb;
     blocks := blocks OPERATOR(pg_catalog.+) (v OPERATOR(pg_catalog.->>) 'blocks')::pg_catalog.int8;
     entries := entries OPERATOR(pg_catalog.+) (v OPERATOR(pg_catalog.->>) 'entries')::pg_catalog.int8;
@@ -2250,7 +2258,8 @@ BEGIN
   END IF;
   RETURN QUERY
     SELECT r.node, CASE WHEN r.success THEN 'a different master key' ELSE 'no answer' END
-      FROM phi_guard.cluster_run('SELECT fingerprint FROM phi_guard.phi_master_key_status() WHERE current', NULL) r
+      FROM phi_guard.cluster_run('SELECT fingerprint FROM phi_guard.phi_master_key_status() WHERE current',
+                                 NULL, NULL) r
      WHERE NOT r.success OR NOT COALESCE(r.result OPERATOR(pg_catalog.=) mine, false);
 END
 $fn$;

@@ -41,38 +41,53 @@ citus_present(void)
 	return OidIsValid(get_extension_oid("citus", true));
 }
 
-int64
-citus_reference_shard(Oid relid)
+/*
+ * The rows of pg_dist_shard whose column key_attno equals value (eq, the
+ * equality function; index_name, the index on that column): the column
+ * want_attno of the last one in *out (not null; untouched when none).
+ * Returns how many matched; 0 without Citus's catalog.
+ */
+static int
+dist_shard_lookup(AttrNumber key_attno, RegProcedure eq, Datum value,
+				  const char *index_name, AttrNumber want_attno, Datum *out)
 {
 	Oid			catalog = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
-	Oid			index = get_relname_relid("pg_dist_shard_logical_relid_index",
-										  PG_CATALOG_NAMESPACE);
+	Oid			index = get_relname_relid(index_name, PG_CATALOG_NAMESPACE);
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tup;
-	int64		shard = 0;
 	int			n = 0;
 
 	if (!OidIsValid(catalog))
 		return 0;
 	rel = table_open(catalog, AccessShareLock);
-	ScanKeyInit(&key, Anum_dist_shard_logicalrelid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&key, key_attno, BTEqualStrategyNumber, eq, value);
 	scan = systable_beginscan(rel, index, OidIsValid(index), NULL, 1, &key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tup, Anum_dist_shard_shardid,
-									 RelationGetDescr(rel), &isnull);
+		Datum		d = heap_getattr(tup, want_attno, RelationGetDescr(rel), &isnull);
 
 		if (!isnull)
-			shard = DatumGetInt64(d);
+			*out = d;
 		n++;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return n == 1 ? shard : 0;
+	return n;
+}
+
+int64
+citus_reference_shard(Oid relid)
+{
+	Datum		shard = Int64GetDatum(0);
+
+	if (dist_shard_lookup(Anum_dist_shard_logicalrelid, F_OIDEQ, ObjectIdGetDatum(relid),
+						  "pg_dist_shard_logical_relid_index", Anum_dist_shard_shardid,
+						  &shard) != 1)
+		return 0;
+	return DatumGetInt64(shard);
 }
 
 Oid
@@ -80,39 +95,19 @@ citus_shard_table(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 	const char *u = name ? strrchr(name, '_') : NULL;
-	Oid			catalog,
-				table = InvalidOid;
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
+	Datum		found = ObjectIdGetDatum(InvalidOid);
+	Oid			table;
 	int64		shard;
 	char	   *expect;
 
 	if (u == NULL || u[1] == '\0' || strspn(u + 1, "0123456789") != strlen(u + 1) ||
 		strlen(u + 1) > 18 || !citus_present())
 		return relid;
-	catalog = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
-	if (!OidIsValid(catalog))
-		return relid;
 	shard = strtoi64(u + 1, NULL, 10);
-	rel = table_open(catalog, AccessShareLock);
-	ScanKeyInit(&key, Anum_dist_shard_shardid, BTEqualStrategyNumber,
-				F_INT8EQ, Int64GetDatum(shard));
-	scan = systable_beginscan(rel, get_relname_relid("pg_dist_shard_shardid_index",
-													  PG_CATALOG_NAMESPACE),
-							  true, NULL, 1, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, Anum_dist_shard_logicalrelid,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-			table = DatumGetObjectId(d);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	(void) dist_shard_lookup(Anum_dist_shard_shardid, F_INT8EQ, Int64GetDatum(shard),
+							 "pg_dist_shard_shardid_index", Anum_dist_shard_logicalrelid,
+							 &found);
+	table = DatumGetObjectId(found);
 	/* only "<table>_<its shard id>" in the table's schema is a shard of it */
 	if (!OidIsValid(table) || get_rel_name(table) == NULL ||
 		get_rel_namespace(table) != get_rel_namespace(relid))
