@@ -1486,6 +1486,46 @@ ALTER EVENT TRIGGER phi_guard_audit_ddl_drop ENABLE ALWAYS;
 -- those reads with a row's changes, and phi_disclosures answers "who saw
 -- this row".  As in src/audit/audit.sql.
 
+-- audit_events: a compact row entry (SPEC §6) shows the who, when, where
+-- and why of its statement entry.
+CREATE OR REPLACE VIEW phi_guard.audit_events WITH (security_invoker = true) AS
+  SELECT l.id, l.xid, CASE WHEN r.stmt IS NULL THEN r.ts ELSE s.ts END AS ts,
+         r.kind, r."table" AS table_name, r.row_key, r.columns,
+         CASE WHEN r.stmt IS NULL THEN r.db_user ELSE s.db_user END AS db_user,
+         CASE WHEN r.stmt IS NULL THEN r.role ELSE s.role END AS role,
+         CASE WHEN r.stmt IS NULL THEN r.app_user ELSE s.app_user END AS app_user,
+         CASE WHEN r.stmt IS NULL THEN r.tenant ELSE s.tenant END AS tenant,
+         CASE WHEN r.stmt IS NULL THEN r.purpose ELSE s.purpose END AS purpose,
+         CASE WHEN (CASE WHEN r.stmt IS NULL THEN r.client_addr ELSE s.client_addr END)
+                   OPERATOR(pg_catalog.=) '[local]' THEN NULL
+              ELSE (CASE WHEN r.stmt IS NULL THEN r.client_addr ELSE s.client_addr END)::pg_catalog.inet
+         END AS client_addr,
+         CASE WHEN r.stmt IS NULL THEN r.application_name ELSE s.application_name END AS application_name,
+         r.detail,
+         (b.block_no IS NOT NULL) AS sealed, b.block_no, l.entry_hash
+    FROM phi_guard.audit_log l
+   CROSS JOIN LATERAL pg_catalog.json_to_record(l.record::pg_catalog.json)
+         AS r(ts pg_catalog.timestamptz, kind pg_catalog.text, "table" pg_catalog.text,
+              row_key pg_catalog.jsonb, columns pg_catalog.text[], db_user pg_catalog.text,
+              role pg_catalog.text, app_user pg_catalog.text, tenant pg_catalog.text,
+              purpose pg_catalog.text, client_addr pg_catalog.text,
+              application_name pg_catalog.text, detail pg_catalog.jsonb, stmt pg_catalog.int8)
+    -- a compact row entry (SPEC §6): who, when, where and why are its
+    -- statement entry's, the entry of the same transaction whose id is stmt
+    LEFT JOIN (SELECT sl.xid, sl.id, j.*
+                 FROM phi_guard.audit_log sl
+                CROSS JOIN LATERAL pg_catalog.json_to_record(sl.record::pg_catalog.json)
+                      AS j(ts pg_catalog.timestamptz, db_user pg_catalog.text, role pg_catalog.text,
+                           app_user pg_catalog.text, tenant pg_catalog.text, purpose pg_catalog.text,
+                           client_addr pg_catalog.text, application_name pg_catalog.text)
+                WHERE pg_catalog.strpos(pg_catalog.substr(sl.record, 1, 96), '"kind":"statement"')
+                      OPERATOR(pg_catalog.>) 0) s
+           ON s.xid OPERATOR(pg_catalog.=) l.xid AND s.id OPERATOR(pg_catalog.=) r.stmt
+    LEFT JOIN LATERAL (SELECT x.block_no, x.xid_lo FROM phi_guard.audit_block x
+                        WHERE x.xid_hi OPERATOR(pg_catalog.>) l.xid
+                        ORDER BY x.xid_hi LIMIT 1) b
+           ON b.xid_lo OPERATOR(pg_catalog.<=) l.xid;
+
 -- phi_access_report: what the log knows about one row (accounting of
 -- disclosures).  row_key is the text form of a one-column primary key
 -- value ('42'), or a JSON object of the key columns ('{"id":"42"}').
@@ -1530,23 +1570,43 @@ BEGIN
     -- cheap text test first: only records that contain the key value (or
     -- are TRUNCATE entries) are parsed
     SELECT l.xid, l.id, j.ts, j.kind, j."table", j.row_key AS rk, j.db_user, j.app_user,
-           j.tenant, j.purpose, j.client_addr, j.application_name, j.detail
+           j.tenant, j.purpose, j.client_addr, j.application_name, j.detail, j.stmt
       FROM phi_guard.audit_log l
      CROSS JOIN LATERAL pg_catalog.json_to_record(l.record::pg_catalog.json)
            AS j(ts pg_catalog.timestamptz, kind pg_catalog.text, "table" pg_catalog.text,
                 row_key pg_catalog.jsonb, db_user pg_catalog.text, app_user pg_catalog.text,
                 tenant pg_catalog.text, purpose pg_catalog.text, client_addr pg_catalog.text,
-                application_name pg_catalog.text, detail pg_catalog.jsonb)
+                application_name pg_catalog.text, detail pg_catalog.jsonb, stmt pg_catalog.int8)
      WHERE pg_catalog.strpos(l.record, needle) OPERATOR(pg_catalog.>) 0
         OR pg_catalog.strpos(l.record, '"kind":"truncate"') OPERATOR(pg_catalog.>) 0
         OR pg_catalog.strpos(l.record, ref_exact) OPERATOR(pg_catalog.>) 0
         OR pg_catalog.strpos(l.record, ref_tail) OPERATOR(pg_catalog.>) 0
-  ), m AS (
+  ), k AS (
     SELECT e.* FROM e
      WHERE pg_catalog.jsonb_typeof(e.rk) OPERATOR(pg_catalog.=) 'object'
        AND CASE WHEN obj IS NOT NULL THEN e.rk OPERATOR(pg_catalog.=) obj
                 ELSE (SELECT pg_catalog.array_agg(x.value) FROM pg_catalog.jsonb_each_text(e.rk) x)
                      OPERATOR(pg_catalog.=) ARRAY[val] END
+  ), m AS (
+    -- a compact row entry takes who, when, where and why from its
+    -- statement entry (SPEC §6)
+    SELECT k.xid, k.id, COALESCE(s.ts, k.ts) AS ts, k.kind, k."table", k.rk,
+           CASE WHEN k.stmt IS NULL THEN k.db_user ELSE s.db_user END AS db_user,
+           CASE WHEN k.stmt IS NULL THEN k.app_user ELSE s.app_user END AS app_user,
+           CASE WHEN k.stmt IS NULL THEN k.tenant ELSE s.tenant END AS tenant,
+           CASE WHEN k.stmt IS NULL THEN k.purpose ELSE s.purpose END AS purpose,
+           CASE WHEN k.stmt IS NULL THEN k.client_addr ELSE s.client_addr END AS client_addr,
+           CASE WHEN k.stmt IS NULL THEN k.application_name ELSE s.application_name END AS application_name,
+           k.detail, k.stmt
+      FROM k
+      LEFT JOIN LATERAL (
+            SELECT j.* FROM phi_guard.audit_log sl
+             CROSS JOIN LATERAL pg_catalog.json_to_record(sl.record::pg_catalog.json)
+                   AS j(ts pg_catalog.timestamptz, db_user pg_catalog.text, app_user pg_catalog.text,
+                        tenant pg_catalog.text, purpose pg_catalog.text, client_addr pg_catalog.text,
+                        application_name pg_catalog.text)
+             WHERE k.stmt IS NOT NULL AND sl.xid OPERATOR(pg_catalog.=) k.xid
+               AND sl.id OPERATOR(pg_catalog.=) k.stmt) s ON true
   ), r AS (
     -- reads of the row: one per access, its final entry first
     SELECT DISTINCT ON (COALESCE(e.detail OPERATOR(pg_catalog.->>) 'access_id',

@@ -223,7 +223,10 @@ CREATE FUNCTION regress_problem_debug() RETURNS text LANGUAGE sql
   SET client_min_messages = debug1 AS $$ SELECT regress_problem() $$;
 CREATE TABLE regress_bulk (id int PRIMARY KEY);
 SELECT phi_audit_enable('regress_bulk');
+-- (full entries: the heap layout below depends on their size)
+SET phi_guard.audit_compact_rows = 0;
 INSERT INTO regress_bulk SELECT generate_series(1, 22000);
+RESET phi_guard.audit_compact_rows;
 SELECT phi_audit_seal() > 22000 AS sealed_bulk;
 SET session_replication_role = replica;
 UPDATE phi_guard.audit_log SET record = record

@@ -158,6 +158,14 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("phi_guard.audit_compact_rows",
+							"Rows from which a statement's row entries are compact, naming one statement entry; 0: never.",
+							"Compact entries hold kind, table, row_key, columns and stmt; the statement entry holds who, when, where and why.",
+							&phi_guard_audit_compact_rows,
+							100, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("phi_guard.bulk_disclosure_limit",
 							"Values one statement may reveal under a request context; 0: no limit.",
 							"A statement that would reveal more fails with SQLSTATE 54000 before the value leaves.",

@@ -81,7 +81,11 @@ What is checked (docs/format.md, "Audit chain")
 * every ``entry_hash`` is SHA-256 of the UTF-8 bytes of ``record``;
 * every ``record`` is a JSON object with ``"v": 1`` and the keys v, ts, kind,
   table, row_key, columns, db_user, role, app_user, tenant, purpose,
-  client_addr, application_name, detail; ``request_id``, written under a
+  client_addr, application_name, detail, or a compact row entry with
+  ``"v": 2`` and the keys v, kind, table, row_key, columns and stmt, the id
+  of an earlier entry of its transaction whose kind is "statement" (the
+  statement entry holding the rows' who, when, where and why);
+  ``request_id``, written under a
   request context, is a string or null; the ``detail.phase`` of an access
   entry is "intent" or "final" and its ``detail.rows`` an array of strings;
   (xid, id) pairs are unique;
@@ -155,6 +159,8 @@ REQUIRED_KEYS = (
     "app_user", "tenant", "purpose", "client_addr", "application_name",
     "detail",
 )
+# a compact row entry (SPEC §6); stmt: the id of its statement entry
+COMPACT_KEYS = ("v", "kind", "table", "row_key", "columns", "stmt")
 ZERO_HASH = bytes(32)
 ITERSIZE = 10000
 # access entries that name the rows whose values they revealed
@@ -240,7 +246,21 @@ def _where(xid, eid, block):
     return "entry xid=%s id=%s (block %d)" % (xid, eid, block)
 
 
-def _check_entry(xid, eid, record, entry_hash, block):
+class _Statements:
+    """The statement entries of the transaction being read (entries come
+    ordered by (xid, id), so a compact row entry follows its statement)."""
+
+    def __init__(self):
+        self.xid = None
+        self.ids = set()
+
+    def enter(self, xid):
+        if xid != self.xid:
+            self.xid = xid
+            self.ids = set()
+
+
+def _check_entry(xid, eid, record, entry_hash, block, stmts):
     """Entry-level checks; never puts record contents into the message."""
     if record is None:
         raise _Failure(block, _where(xid, eid, block) + ": record is NULL")
@@ -262,14 +282,26 @@ def _check_entry(xid, eid, record, entry_hash, block):
     if not isinstance(obj, dict):
         raise _Failure(block, _where(xid, eid, block)
                        + ": record is not a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    stmts.enter(xid)
+    v = obj.get("v")
+    compact = type(v) is int and v == 2
+    missing = [k for k in (COMPACT_KEYS if compact else REQUIRED_KEYS)
+               if k not in obj]
     if missing:
         raise _Failure(block, _where(xid, eid, block)
                        + ": record lacks required key(s) " + ", ".join(missing))
-    v = obj["v"]
+    if compact:
+        stmt = obj["stmt"]
+        if type(stmt) is not int or stmt not in stmts.ids:
+            raise _Failure(block, _where(xid, eid, block)
+                           + ': compact entry "stmt" names no earlier '
+                           'statement entry of its transaction')
+        return obj
     if type(v) is not int or v != 1:
         raise _Failure(block, _where(xid, eid, block)
-                       + ': record "v" is not 1')
+                       + ': record "v" is not 1 or 2')
+    if obj["kind"] == "statement":
+        stmts.ids.add(eid)
     rid = obj.get("request_id")
     if rid is not None and not isinstance(rid, str):
         raise _Failure(block, _where(xid, eid, block)
@@ -304,6 +336,7 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None,
     that passed its checks (Disclosures.add).
     """
     res = Result()
+    stmts = _Statements()
     it = iter(entries)
     prev_key = [None]
 
@@ -430,7 +463,7 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None,
                 if dup:
                     raise _Failure(no, _where(xid, eid, no)
                                    + ": duplicate (xid, id)")
-                obj = _check_entry(xid, eid, record, entry_hash, no)
+                obj = _check_entry(xid, eid, record, entry_hash, no, stmts)
                 note(xid, eid, obj)
                 h.update(entry_hash)
                 count += 1
@@ -471,7 +504,7 @@ def verify(blocks, entries, digest=None, check_order=False, on_record=None,
             if dup:
                 raise _Failure(None, _where(xid, eid, None)
                                + ": duplicate (xid, id)")
-            obj = _check_entry(xid, eid, record, entry_hash, None)
+            obj = _check_entry(xid, eid, record, entry_hash, None, stmts)
             note(xid, eid, obj)
             res.unsealed += 1
             cur = nxt()

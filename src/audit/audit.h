@@ -157,6 +157,8 @@ extern int	phi_guard_audit_seal_interval;	/* ms, a database's sealing period */
 extern int	phi_guard_access_queue_size;	/* access events in shared memory */
 extern int	phi_guard_max_active_databases; /* databases active at once */
 extern int	phi_guard_access_rows_max;	/* row references an entry lists */
+extern int	phi_guard_audit_compact_rows;	/* rows from which a statement's
+											 * row entries are compact */
 extern int	phi_guard_bulk_disclosure_limit;	/* values a statement may reveal
 												 * under a context; 0: no limit */
 extern int	phi_guard_access_audit;	/* AUDIT_MODE_DURABLE or _ASYNC */

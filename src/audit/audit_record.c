@@ -211,6 +211,20 @@ audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
 	appendStringInfo(s, ",\"detail\":%s}", detail ? detail : "null");
 }
 
+void
+audit_record_compact_parts(AuditRecordParts *parts, const char *kind,
+						   const char *table, int64 stmt)
+{
+	initStringInfo(&parts->prefix);
+	appendStringInfoString(&parts->prefix, "{\"v\":2,\"kind\":");
+	audit_json_string(&parts->prefix, kind);
+	appendStringInfoString(&parts->prefix, ",\"table\":");
+	audit_json_string(&parts->prefix, table);
+	appendStringInfoString(&parts->prefix, ",\"row_key\":");
+	initStringInfo(&parts->suffix);
+	appendStringInfo(&parts->suffix, ",\"stmt\":" INT64_FORMAT "}", stmt);
+}
+
 /* Append one record of a statement: its shared parts around this row's. */
 void
 audit_record_join(StringInfo buf, const AuditRecordParts *parts,

@@ -137,10 +137,11 @@ flush(AuditWriter *w)
 	MemoryContextReset(w->batch_cxt);
 }
 
-/* Queue one entry whose record text is record[0..len). */
-void
+/* Queue one entry whose record text is record[0..len); returns its id. */
+int64
 audit_writer_add(AuditWriter *w, const char *record, int len)
 {
+	int64		id = next_id++;
 	TupleTableSlot *slot;
 	uint8		hash[PHIC_HASH_LEN];
 	bytea	   *hv;
@@ -163,7 +164,7 @@ audit_writer_add(AuditWriter *w, const char *record, int len)
 	hv = (bytea *) palloc(VARHDRSZ + PHIC_HASH_LEN);
 	SET_VARSIZE(hv, VARHDRSZ + PHIC_HASH_LEN);
 	memcpy(VARDATA(hv), hash, PHIC_HASH_LEN);
-	slot->tts_values[0] = Int64GetDatum(next_id++);
+	slot->tts_values[0] = Int64GetDatum(id);
 	slot->tts_values[1] = FullTransactionIdGetDatum(w->fxid);
 	slot->tts_values[2] = PointerGetDatum(cstring_to_text_with_len(record, len));
 	slot->tts_values[3] = PointerGetDatum(hv);
@@ -175,6 +176,7 @@ audit_writer_add(AuditWriter *w, const char *record, int len)
 	w->nused++;
 	if (w->nused == AUDIT_BATCH)
 		flush(w);
+	return id;
 }
 
 void

@@ -68,6 +68,14 @@ extern void audit_copy_clipped(char *dst, const char *src, int size);
 extern void audit_record_parts(AuditRecordParts *parts, const AuditWho *who,
 							   const char *kind, const char *table, const char *detail);
 
+/*
+ * The parts of the compact row entries of one statement (SPEC §6): kind,
+ * table, row key, columns and stmt, the id of the statement's entry (kind
+ * "statement") that holds who, when, where and why for all of them.
+ */
+extern void audit_record_compact_parts(AuditRecordParts *parts, const char *kind,
+									   const char *table, int64 stmt);
+
 /* Append prefix || row_key || ,"columns": || columns || suffix to buf. */
 extern void audit_record_join(StringInfo buf, const AuditRecordParts *parts,
 							  const char *row_key, const char *columns);

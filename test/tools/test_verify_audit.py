@@ -446,7 +446,7 @@ class TamperTest(Base):
         self.assertBad(self.verify(), 4, "purpose")
 
     def test_record_wrong_version(self):
-        for v in (2, "1", True, 1.5):
+        for v in (3, 0, "1", "2", True, 1.5):
             with self.subTest(v=v):
                 self.chain = Chain()
                 e = self.chain.find(1009, 15)
@@ -460,6 +460,73 @@ class TamperTest(Base):
         e["record"] = make_record(1016, 21, kind="DELETE")
         res = self.verify()
         self.assertBad(res, None, "unsealed", "xid=1016 id=21")
+
+
+class CompactEntryTest(Base):
+    """Compact row entries (SPEC §6): v 2, the row's own keys and stmt, the
+    id of an earlier entry of kind "statement" in the same transaction."""
+
+    def compact(self, xid, eid, stmt, **override):
+        obj = {"v": 2, "kind": "insert", "table": "public.patient",
+               "row_key": {"id": str(eid)}, "columns": None, "stmt": stmt}
+        obj.update(override)
+        e = self.chain.find(xid, eid)
+        e["record"] = json.dumps(obj, separators=(",", ":"))
+        e["entry_hash"] = sha(e["record"].encode())
+
+    def statement(self, xid, eid):
+        e = self.chain.find(xid, eid)
+        e["record"] = make_record(xid, eid, kind="statement", row_key=None,
+                                  columns=None,
+                                  detail={"op": "insert", "rows": 2})
+        e["entry_hash"] = sha(e["record"].encode())
+
+    def test_statement_and_compact_rows_pass(self):
+        # xid 1008 holds ids 12, 13, 14: the statement, then two rows
+        self.statement(1008, 12)
+        self.compact(1008, 13, 12)
+        self.compact(1008, 14, 12, kind="update", columns=["name"])
+        self.chain.seal(Chain.BOUNDS)
+        res = self.verify()
+        self.assertTrue(res.ok, res.problem)
+        self.assertEqual((res.blocks, res.entries, res.unsealed), (5, 18, 3))
+
+    def test_stmt_must_name_a_statement_entry_of_the_transaction(self):
+        cases = (
+            ("no such id", (1008, 14, 99)),
+            ("not a statement", (1008, 14, 13)),
+            ("later id", (1008, 13, 14)),
+            ("another transaction", (1009, 15, 12)),
+            ("not an integer", (1008, 14, "12")),
+        )
+        for name, (xid, eid, stmt) in cases:
+            with self.subTest(name):
+                self.chain = Chain()
+                self.statement(1008, 12)
+                if name == "later id":
+                    self.statement(1008, 14)
+                    self.compact(1008, 13, 14)
+                else:
+                    self.compact(1008, 13, 12)
+                    self.compact(xid, eid, stmt)
+                self.chain.seal(Chain.BOUNDS)
+                block = 4 if xid == 1009 else 3
+                self.assertBad(self.verify(), block, "stmt",
+                               "xid=%d id=%d" % (xid, 13 if name == "later id" else eid))
+
+    def test_compact_entry_missing_key(self):
+        for key in ("kind", "table", "row_key", "columns", "stmt"):
+            with self.subTest(key=key):
+                self.chain = Chain()
+                self.statement(1008, 12)
+                self.compact(1008, 13, 12)
+                e = self.chain.find(1008, 13)
+                obj = json.loads(e["record"])
+                del obj[key]
+                e["record"] = json.dumps(obj, separators=(",", ":"))
+                e["entry_hash"] = sha(e["record"].encode())
+                self.chain.seal(Chain.BOUNDS)
+                self.assertBad(self.verify(), 3, key, "xid=1008 id=13")
 
 
 class AccessEntryTest(Base):
