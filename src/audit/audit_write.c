@@ -11,6 +11,9 @@
  * unique without any shared sequence.  entry_hash is SHA-256 of the UTF-8
  * bytes of record.  Rows are buffered and inserted with heap_multi_insert;
  * their per-row datums live in a batch context reset after every flush.
+ * A writer that fills a whole batch (a bulk statement) inserts through a
+ * bulk-insert state, as COPY does: the target page stays pinned across
+ * batches and the pages pass through a small ring of buffers.
  */
 #include "postgres.h"
 
@@ -49,6 +52,7 @@ struct AuditWriter
 	int			nused;			/* slots holding a pending tuple */
 	MemoryContext batch_cxt;	/* per-row datums, reset after each flush */
 	FullTransactionId fxid;
+	BulkInsertState bistate;	/* from the first full batch: a bulk statement */
 };
 
 static FullTransactionId id_fxid;	/* transaction the counter belongs to */
@@ -116,7 +120,10 @@ flush(AuditWriter *w)
 
 	if (w->nused == 0)
 		return;
-	heap_multi_insert(w->rel, w->slots, w->nused, GetCurrentCommandId(true), 0, NULL);
+	/* a writer with a full batch writes many: extend the log as COPY does */
+	if (w->bistate == NULL && w->nused == AUDIT_BATCH)
+		w->bistate = GetBulkInsertState();
+	heap_multi_insert(w->rel, w->slots, w->nused, GetCurrentCommandId(true), 0, w->bistate);
 	for (int i = 0; i < w->nused; i++)
 	{
 		for (int j = 0; j < rri->ri_NumIndices; j++)
@@ -185,6 +192,8 @@ audit_writer_close(AuditWriter *w)
 	flush(w);
 	for (int i = 0; i < w->nslots; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
+	if (w->bistate)
+		FreeBulkInsertState(w->bistate);
 	CatalogCloseIndexes(w->indstate);
 	MemoryContextDelete(w->batch_cxt);
 	table_close(w->rel, RowExclusiveLock);
