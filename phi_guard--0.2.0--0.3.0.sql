@@ -1489,18 +1489,16 @@ ALTER EVENT TRIGGER phi_guard_audit_ddl_drop ENABLE ALWAYS;
 -- audit_events: a compact row entry (SPEC §6) shows the who, when, where
 -- and why of its statement entry.
 CREATE OR REPLACE VIEW phi_guard.audit_events WITH (security_invoker = true) AS
-  SELECT l.id, l.xid, CASE WHEN r.stmt IS NULL THEN r.ts ELSE s.ts END AS ts,
+  -- (s.*: a compact entry's statement entry, null for any other entry; a
+  -- compact entry has none of these keys itself, so one of each pair is null)
+  SELECT l.id, l.xid, COALESCE(s.ts, r.ts) AS ts,
          r.kind, r."table" AS table_name, r.row_key, r.columns,
-         CASE WHEN r.stmt IS NULL THEN r.db_user ELSE s.db_user END AS db_user,
-         CASE WHEN r.stmt IS NULL THEN r.role ELSE s.role END AS role,
-         CASE WHEN r.stmt IS NULL THEN r.app_user ELSE s.app_user END AS app_user,
-         CASE WHEN r.stmt IS NULL THEN r.tenant ELSE s.tenant END AS tenant,
-         CASE WHEN r.stmt IS NULL THEN r.purpose ELSE s.purpose END AS purpose,
-         CASE WHEN (CASE WHEN r.stmt IS NULL THEN r.client_addr ELSE s.client_addr END)
-                   OPERATOR(pg_catalog.=) '[local]' THEN NULL
-              ELSE (CASE WHEN r.stmt IS NULL THEN r.client_addr ELSE s.client_addr END)::pg_catalog.inet
-         END AS client_addr,
-         CASE WHEN r.stmt IS NULL THEN r.application_name ELSE s.application_name END AS application_name,
+         COALESCE(s.db_user, r.db_user) AS db_user, COALESCE(s.role, r.role) AS role,
+         COALESCE(s.app_user, r.app_user) AS app_user, COALESCE(s.tenant, r.tenant) AS tenant,
+         COALESCE(s.purpose, r.purpose) AS purpose,
+         CASE WHEN COALESCE(s.client_addr, r.client_addr) OPERATOR(pg_catalog.=) '[local]' THEN NULL
+              ELSE COALESCE(s.client_addr, r.client_addr)::pg_catalog.inet END AS client_addr,
+         COALESCE(s.application_name, r.application_name) AS application_name,
          r.detail,
          (b.block_no IS NOT NULL) AS sealed, b.block_no, l.entry_hash
     FROM phi_guard.audit_log l
@@ -1589,14 +1587,13 @@ BEGIN
                      OPERATOR(pg_catalog.=) ARRAY[val] END
   ), m AS (
     -- a compact row entry takes who, when, where and why from its
-    -- statement entry (SPEC §6)
+    -- statement entry (SPEC §6): s is null for any other entry, and a
+    -- compact entry has none of these keys itself
     SELECT k.xid, k.id, COALESCE(s.ts, k.ts) AS ts, k.kind, k."table", k.rk,
-           CASE WHEN k.stmt IS NULL THEN k.db_user ELSE s.db_user END AS db_user,
-           CASE WHEN k.stmt IS NULL THEN k.app_user ELSE s.app_user END AS app_user,
-           CASE WHEN k.stmt IS NULL THEN k.tenant ELSE s.tenant END AS tenant,
-           CASE WHEN k.stmt IS NULL THEN k.purpose ELSE s.purpose END AS purpose,
-           CASE WHEN k.stmt IS NULL THEN k.client_addr ELSE s.client_addr END AS client_addr,
-           CASE WHEN k.stmt IS NULL THEN k.application_name ELSE s.application_name END AS application_name,
+           COALESCE(s.db_user, k.db_user) AS db_user, COALESCE(s.app_user, k.app_user) AS app_user,
+           COALESCE(s.tenant, k.tenant) AS tenant, COALESCE(s.purpose, k.purpose) AS purpose,
+           COALESCE(s.client_addr, k.client_addr) AS client_addr,
+           COALESCE(s.application_name, k.application_name) AS application_name,
            k.detail, k.stmt
       FROM k
       LEFT JOIN LATERAL (
@@ -2133,7 +2130,7 @@ BEGIN
   RETURN QUERY
     SELECT n.nodeid, pg_catalog.format('%s:%s', n.nodename, n.nodeport), n.nodename::pg_catalog.text, n.nodeport
       FROM pg_catalog.pg_dist_node n
-     WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole OPERATOR(pg_catalog.=) 'primary' 
+     WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole OPERATOR(pg_catalog.=) 'primary'
      ORDER BY n.nodeid;
 END
 $fn$;

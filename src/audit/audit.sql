@@ -493,18 +493,16 @@ GRANT EXECUTE ON FUNCTION phi_guard.phi_audit_prune(pg_catalog.int8, pg_catalog.
 -- holds the entry, found through audit_block_xid_hi (above).  A compact
 -- row entry shows the who, when, where and why of its statement entry.
 CREATE VIEW phi_guard.audit_events WITH (security_invoker = true) AS
-  SELECT l.id, l.xid, CASE WHEN r.stmt IS NULL THEN r.ts ELSE s.ts END AS ts,
+  -- (s.*: a compact entry's statement entry, null for any other entry; a
+  -- compact entry has none of these keys itself, so one of each pair is null)
+  SELECT l.id, l.xid, COALESCE(s.ts, r.ts) AS ts,
          r.kind, r."table" AS table_name, r.row_key, r.columns,
-         CASE WHEN r.stmt IS NULL THEN r.db_user ELSE s.db_user END AS db_user,
-         CASE WHEN r.stmt IS NULL THEN r.role ELSE s.role END AS role,
-         CASE WHEN r.stmt IS NULL THEN r.app_user ELSE s.app_user END AS app_user,
-         CASE WHEN r.stmt IS NULL THEN r.tenant ELSE s.tenant END AS tenant,
-         CASE WHEN r.stmt IS NULL THEN r.purpose ELSE s.purpose END AS purpose,
-         CASE WHEN (CASE WHEN r.stmt IS NULL THEN r.client_addr ELSE s.client_addr END)
-                   OPERATOR(pg_catalog.=) '[local]' THEN NULL
-              ELSE (CASE WHEN r.stmt IS NULL THEN r.client_addr ELSE s.client_addr END)::pg_catalog.inet
-         END AS client_addr,
-         CASE WHEN r.stmt IS NULL THEN r.application_name ELSE s.application_name END AS application_name,
+         COALESCE(s.db_user, r.db_user) AS db_user, COALESCE(s.role, r.role) AS role,
+         COALESCE(s.app_user, r.app_user) AS app_user, COALESCE(s.tenant, r.tenant) AS tenant,
+         COALESCE(s.purpose, r.purpose) AS purpose,
+         CASE WHEN COALESCE(s.client_addr, r.client_addr) OPERATOR(pg_catalog.=) '[local]' THEN NULL
+              ELSE COALESCE(s.client_addr, r.client_addr)::pg_catalog.inet END AS client_addr,
+         COALESCE(s.application_name, r.application_name) AS application_name,
          r.detail,
          (b.block_no IS NOT NULL) AS sealed, b.block_no, l.entry_hash
     FROM phi_guard.audit_log l
@@ -595,14 +593,13 @@ BEGIN
                      OPERATOR(pg_catalog.=) ARRAY[val] END
   ), m AS (
     -- a compact row entry takes who, when, where and why from its
-    -- statement entry (SPEC §6)
+    -- statement entry (SPEC §6): s is null for any other entry, and a
+    -- compact entry has none of these keys itself
     SELECT k.xid, k.id, COALESCE(s.ts, k.ts) AS ts, k.kind, k."table", k.rk,
-           CASE WHEN k.stmt IS NULL THEN k.db_user ELSE s.db_user END AS db_user,
-           CASE WHEN k.stmt IS NULL THEN k.app_user ELSE s.app_user END AS app_user,
-           CASE WHEN k.stmt IS NULL THEN k.tenant ELSE s.tenant END AS tenant,
-           CASE WHEN k.stmt IS NULL THEN k.purpose ELSE s.purpose END AS purpose,
-           CASE WHEN k.stmt IS NULL THEN k.client_addr ELSE s.client_addr END AS client_addr,
-           CASE WHEN k.stmt IS NULL THEN k.application_name ELSE s.application_name END AS application_name,
+           COALESCE(s.db_user, k.db_user) AS db_user, COALESCE(s.app_user, k.app_user) AS app_user,
+           COALESCE(s.tenant, k.tenant) AS tenant, COALESCE(s.purpose, k.purpose) AS purpose,
+           COALESCE(s.client_addr, k.client_addr) AS client_addr,
+           COALESCE(s.application_name, k.application_name) AS application_name,
            k.detail, k.stmt
       FROM k
       LEFT JOIN LATERAL (

@@ -83,7 +83,7 @@ BEGIN
   RETURN QUERY
     SELECT n.nodeid, pg_catalog.format('%s:%s', n.nodename, n.nodeport), n.nodename::pg_catalog.text, n.nodeport
       FROM pg_catalog.pg_dist_node n
-     WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole OPERATOR(pg_catalog.=) 'primary' 
+     WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole OPERATOR(pg_catalog.=) 'primary'
      ORDER BY n.nodeid;
 END
 $fn$;
