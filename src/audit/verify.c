@@ -153,6 +153,7 @@ verify_chain(Jsonb *digest)
 	ChainWalk	w;
 	const char *why;
 	Snapshot	snap;
+	bool		contiguous = true;
 
 	SPI_connect();
 	if (!audit_checkpoint_read(&cp, true))
@@ -180,10 +181,16 @@ verify_chain(Jsonb *digest)
 			verify_fail(&v, cp.block_no + (uint64) i + 1, "block %llu is missing",
 						(unsigned long long) (cp.block_no + (uint64) i + 1));
 		if (b->lo >= b->hi)
+		{
+			contiguous = false;
 			verify_fail(&v, b->no, "block %llu: empty xid range", (unsigned long long) b->no);
+		}
 		if (i > 0 && b->lo != blocks[i - 1].hi)
+		{
+			contiguous = false;
 			verify_fail(&v, b->no, "block %llu: xid_lo is not the previous block's xid_hi",
 						(unsigned long long) b->no);
+		}
 	}
 	v.blocks = (int64) cp.block_no + nblocks;
 	SPI_freetuptable(SPI_tuptable);
@@ -193,7 +200,7 @@ verify_chain(Jsonb *digest)
 	w.nblocks = nblocks;
 	w.first_prev = cp.hash;
 	initStringInfo(&w.hashes);
-	g = verify_buckets_create(blocks, nblocks);
+	g = verify_buckets_create(blocks, nblocks, contiguous);
 	snap = RegisterSnapshot(GetActiveSnapshot());
 	verify_scan_log(&v, &pruned, g, &w, snap);
 	UnregisterSnapshot(snap);

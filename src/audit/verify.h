@@ -82,8 +82,12 @@ extern void verify_walk_close(ChainWalk *w);
 /* The entries of each block, gathered by the scan. */
 typedef struct Buckets Buckets;
 
-/* Buckets for the nblocks blocks (kept by the caller until the end). */
-extern Buckets *verify_buckets_create(const SealedBlock *blocks, int64 nblocks);
+/*
+ * Buckets for the nblocks blocks (kept by the caller until the end); used
+ * only when the blocks are contiguous (each xid_lo the previous xid_hi,
+ * xid_lo < xid_hi), which the caller has checked.
+ */
+extern Buckets *verify_buckets_create(const SealedBlock *blocks, int64 nblocks, bool contiguous);
 
 /*
  * One pass over the log's heap with snapshot snap: every record against

@@ -195,7 +195,6 @@ typedef struct Bucket
 struct Buckets
 {
 	Bucket	   *b;				/* NULL: the walk goes through SQL */
-	bool		contiguous;		/* false: b is never set up */
 	const char *why;			/* b NULL: why */
 	Size		bytes,			/* held by the buckets' arrays */
 				max;			/* maintenance_work_mem */
@@ -209,16 +208,12 @@ struct Buckets
 
 /* Buckets for the blocks, if they are contiguous (verify.h). */
 Buckets *
-verify_buckets_create(const SealedBlock *blocks, int64 nblocks)
+verify_buckets_create(const SealedBlock *blocks, int64 nblocks, bool contiguous)
 {
 	Buckets    *g = palloc(sizeof(Buckets));
 
-	g->contiguous = true;
-	for (int64 i = 0; i < nblocks; i++)
-		if (blocks[i].lo >= blocks[i].hi || (i > 0 && blocks[i].lo != blocks[i - 1].hi))
-			g->contiguous = false;
-	g->b = g->contiguous ? palloc0(sizeof(Bucket) * (nblocks + 1)) : NULL;
-	g->why = g->contiguous ? NULL : "the blocks' xid ranges are not contiguous";
+	g->b = contiguous ? palloc0(sizeof(Bucket) * (nblocks + 1)) : NULL;
+	g->why = contiguous ? NULL : "the blocks' xid ranges are not contiguous";
 	g->bytes = 0;
 	g->max = (Size) maintenance_work_mem * 1024;
 	/* a bucket enters the pool once at most: when its count is reached */
