@@ -14,8 +14,10 @@
  * that collide with another value's token are retried with the next
  * counter, so two values never share a token.
  *
- * The hot path (a value already in the vault) is a direct index lookup, no
- * SPI; inserts and deletes go through SPI as the vault's owner.
+ * Reads and writes of vault rows are vault.c's: the hot path (a value
+ * already in the vault) is a hash-index look-up, new rows go in
+ * without SQL where the vault allows it; deletes go through SPI as the
+ * vault's owner.
  *
  * Tenants (SPEC §9): under a signed context whose tenant has keys of the
  * domain's key name, its own index key makes the fingerprints and tokens
@@ -30,24 +32,16 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/hash.h"
-#include "access/htup_details.h"
-#include "access/relscan.h"
-#include "access/table.h"
-#include "access/tableam.h"
-#include "catalog/pg_collation.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"		/* PostgreSQL's src/common, not ours */
 #include "executor/spi.h"
-#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
+#include "storage/lock.h"
 #include "utils/guc.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
+#include "utils/lsyscache.h"
 
 #include "common/catalog.h"
 #include "common/citus.h"
@@ -56,33 +50,9 @@
 #include "common/stats.h"
 #include "core/nonce.h"
 #include "core/tokenfmt.h"
-#include "tokens/tokens.h"
+#include "tokens/vault.h"
 
 #define MAX_TRIES 100
-#define DOMAIN_MAX 63
-
-typedef struct Domain
-{
-	char		name[DOMAIN_MAX + 1];
-	char		key_name[KEY_NAME_MAX + 1];
-	phic_token_format format;
-	bool		deterministic;
-	Oid			vault;			/* phi_guard.token_vault and its indexes */
-	Oid			vault_pkey;
-	Oid			vault_fp;		/* unique B-tree: the insert's arbiter */
-	Oid			vault_fp_hash;	/* hash index: lookups */
-	uint64		key_generation; /* index key cached under keystore_generation */
-	uint64		key_context;	/* ... and context_generation (its tenant chooses it) */
-	const IndexKey *key;
-	uint32		name_hash;		/* groups the domain's tokenize access events */
-	DecryptCache decrypt;		/* the data key that opened the last value */
-} Domain;
-
-/* vault columns */
-#define Anum_vault_domain 1
-#define Anum_vault_token 2
-#define Anum_vault_fingerprint 3
-#define Anum_vault_value 4
 
 static void
 check_domain_name(text *t, char *out)
@@ -160,73 +130,12 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 	d->vault_pkey = catalog_relid_required("token_vault_pkey", "token vault");
 	d->vault_fp = catalog_relid_required("token_vault_fingerprint_key", "token vault");
 	d->vault_fp_hash = catalog_relid_required("token_vault_fingerprint_hash", "token vault");
+	/* not a Citus shard: writes may skip SQL (vault.c) */
+	d->direct = d->vault == get_relname_relid("token_vault", get_namespace_oid("phi_guard", false));
+	d->locked_lxid = InvalidLocalTransactionId;
 	d->key = NULL;
 	fcinfo->flinfo->fn_extra = d;
 	return d;
-}
-
-/*
- * Look a vault row up by (domain, token) through the primary key, or by
- * fingerprint through the hash index (rechecking, since hash scans are
- * lossy); returns the requested column (palloc'd copy), *found false when
- * absent.  latest: use the latest snapshot, which also sees rows this
- * statement or a concurrent committed transaction inserted since the
- * statement began (as RI checks do); otherwise the statement's own
- * snapshot (the cheap first look).
- */
-static Datum
-vault_lookup(const Domain *d, bool by_fingerprint, Datum key, AttrNumber want,
-			 bool latest, bool *found)
-{
-	Relation	rel = table_open(d->vault, AccessShareLock);
-	Relation	irel = index_open(by_fingerprint ? d->vault_fp_hash : d->vault_pkey, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snap = RegisterSnapshot(latest ? GetLatestSnapshot() : GetActiveSnapshot());
-	ScanKeyData skey[2];
-	int			nkeys = 0;
-	IndexScanDesc scan;
-	Datum		result = (Datum) 0;
-
-	/* attribute numbers are the index's; the fingerprint MAC covers the domain */
-	if (by_fingerprint)
-		ScanKeyEntryInitialize(&skey[nkeys++], 0, 1, HTEqualStrategyNumber,
-							   InvalidOid, InvalidOid, F_BYTEAEQ, key);
-	else
-	{
-		ScanKeyEntryInitialize(&skey[nkeys++], 0, 1, BTEqualStrategyNumber,
-							   InvalidOid, C_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(d->name));
-		ScanKeyEntryInitialize(&skey[nkeys++], 0, 2, BTEqualStrategyNumber,
-							   InvalidOid, C_COLLATION_OID, F_TEXTEQ, key);
-	}
-	scan = index_beginscan(rel, irel, snap, nkeys, 0);
-	index_rescan(scan, skey, nkeys, NULL, 0);
-	*found = false;
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		v;
-
-		if (scan->xs_recheck)
-		{
-			bytea	   *have = DatumGetByteaPP(slot_getattr(slot, Anum_vault_fingerprint, &isnull));
-			bytea	   *want_fp = DatumGetByteaPP(key);
-
-			if (isnull || VARSIZE_ANY_EXHDR(have) != VARSIZE_ANY_EXHDR(want_fp) ||
-				memcmp(VARDATA_ANY(have), VARDATA_ANY(want_fp), VARSIZE_ANY_EXHDR(have)) != 0)
-				continue;
-		}
-		v = slot_getattr(slot, want, &isnull);
-		result = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(v));
-		*found = true;
-		break;
-	}
-	index_endscan(scan);
-	UnregisterSnapshot(snap);
-	ExecDropSingleTupleTableSlot(slot);
-	/* keep the locks to the end of the transaction: the next call finds them held */
-	index_close(irel, NoLock);
-	table_close(rel, NoLock);
-	return result;
 }
 
 static bytea *
@@ -255,70 +164,6 @@ derive_seed(const IndexKey *k, const uint8 *fp, uint32 try, uint8 *seed, size_t 
 		seed += take;
 		n -= take;
 	}
-}
-
-static SPIPlanPtr insert_plan = NULL;	/* kept for the backend's life */
-static Oid	insert_plan_type = InvalidOid;
-
-/* Insert a vault row as the vault's owner; the token if it went in, else NULL. */
-static text *
-vault_insert(const Domain *d, const char *token, const uint8 *fp, Datum value)
-{
-	Relation	vault = table_open(d->vault, AccessShareLock);
-	Oid			owner = vault->rd_rel->relowner;
-	Oid			save_user;
-	int			save_sec;
-	int			save_nestlevel;
-	Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID,
-							TupleDescAttr(RelationGetDescr(vault), Anum_vault_value - 1)->atttypid};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', fp ? ' ' : 'n', ' '};
-	bool		inserted = false;
-
-	table_close(vault, AccessShareLock);
-	values[0] = CStringGetTextDatum(d->name);
-	values[1] = CStringGetTextDatum(token);
-	values[2] = fp ? PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN)) : (Datum) 0;
-	values[3] = value;
-
-	/*
-	 * Insert as the vault's owner, the way RI triggers act for the user: a
-	 * restricted operation with a pinned search_path, and a statement with
-	 * no casts or unqualified names, so nothing the caller planted (say in
-	 * pg_temp) can run with the owner's rights.
-	 */
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	PG_TRY();
-	{
-		SPI_connect();
-		/* the plan names the phi_ciphertext type by OID: redo it if that changed */
-		if (insert_plan != NULL && insert_plan_type != types[3])
-		{
-			SPI_freeplan(insert_plan);
-			insert_plan = NULL;
-		}
-		if (spi_run_kept(&insert_plan,
-						 "INSERT INTO phi_guard.token_vault (domain, token, fingerprint, value) "
-						 "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING token",
-						 4, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "phi_guard: could not write to the token vault");
-		insert_plan_type = types[3];
-		inserted = SPI_processed > 0;
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		AtEOXact_GUC(true, save_nestlevel);
-		SetUserIdAndSecContext(save_user, save_sec);
-	}
-	PG_END_TRY();
-	/* allocated here, not in SPI's memory, which SPI_finish released */
-	return inserted ? cstring_to_text(token) : NULL;
 }
 
 /* The aad that binds a vault value to its domain. */
