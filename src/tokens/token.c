@@ -130,8 +130,10 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 	d->vault_pkey = catalog_relid_required("token_vault_pkey", "token vault");
 	d->vault_fp = catalog_relid_required("token_vault_fingerprint_key", "token vault");
 	d->vault_fp_hash = catalog_relid_required("token_vault_fingerprint_hash", "token vault");
-	/* not a Citus shard: writes may skip SQL (vault.c) */
-	d->direct = d->vault == get_relname_relid("token_vault", get_namespace_oid("phi_guard", false));
+	/* not Citus shards: writes may skip SQL (vault.c) */
+	d->domains = get_relname_relid("token_domains", get_namespace_oid("phi_guard", false));
+	d->direct = d->vault == get_relname_relid("token_vault", get_namespace_oid("phi_guard", false)) &&
+		d->domains == catalog_relid("token_domains");
 	d->locked_lxid = InvalidLocalTransactionId;
 	d->key = NULL;
 	fcinfo->flinfo->fn_extra = d;

@@ -4,23 +4,26 @@
  * Reads are direct index scans: by token through the primary key, by
  * fingerprint through the hash index.
  *
- * Writes act as the vault's owner.  A new row goes in the way INSERT ...
+ * Writes act for the vault's owner.  A new row goes in the way INSERT ...
  * ON CONFLICT DO NOTHING puts it in after its pre-check, with the caller's
  * look-up just made standing in for the pre-check: a speculative heap
  * insert, then each index entry with a partial uniqueness check.  When an
  * index reports a possible conflict (a concurrent insert of the same
  * value, a token already taken) the speculative tuple is killed and the
- * row goes through SQL (INSERT ... ON CONFLICT DO NOTHING), which waits
- * for the other inserter and decides.  The foreign key to token_domains
- * is kept by locking the domain's row FOR KEY SHARE once per
- * (sub)transaction, as the RI trigger does for every row.
+ * row goes through SQL (INSERT ... ON CONFLICT DO NOTHING, run as the
+ * owner), which waits for the other inserter and decides.  The foreign key
+ * to token_domains is kept by locking the domain's row FOR KEY SHARE once
+ * per (sub)transaction, as the RI trigger does for every row, and checking
+ * before each insert that this transaction has not deleted it since.
  *
- * The direct write is taken only when the vault is the plain table this
- * code knows: its own storage (not a Citus reference table, whose writes
- * Citus must carry to every node), the five columns, no CHECK constraint,
- * no trigger but the foreign key's, no forced row security, and indexes on
- * plain columns only.  Anything else (an owner's trigger, say) takes SQL,
- * so nothing the owner attached to the vault is skipped; so does a
+ * The direct write is taken only when it skips nothing the SQL insert
+ * would do (vault_is_plain): both tables their own storage (not Citus
+ * reference tables, whose writes Citus carries to every node), the five
+ * columns with their NOT NULL marks, created_at defaulting to now(), that
+ * one foreign key and its check trigger, no other INSERT trigger, rule,
+ * CHECK constraint or forced row security, indexes on plain columns only,
+ * and INSERT granted to the owner.  Anything else (an owner's trigger,
+ * say) takes SQL, so nothing attached to the vault is skipped; so does a
  * read-only or parallel context, where SQL raises the proper error.
  */
 #include "postgres.h"
@@ -34,15 +37,19 @@
 #include "catalog/index.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "nodes/primnodes.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -114,6 +121,7 @@ typedef struct OwnerCall
 	const uint8 *fp;
 	Datum		sealed;
 	bool		done;			/* the row went in / the domain's row is locked */
+	ItemPointerData tid;		/* the domain's row, when locked */
 } OwnerCall;
 
 /*
@@ -189,47 +197,122 @@ lock_domain_sql(OwnerCall *call)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(call->d->name)};
+	bool		isnull;
 
 	SPI_connect();
 	if (spi_run_kept(&lock_plan,
-					 "SELECT 1 FROM phi_guard.token_domains "
+					 "SELECT ctid FROM phi_guard.token_domains "
 					 "WHERE name OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
 					 1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "phi_guard: could not lock the token domain");
 	call->done = SPI_processed > 0;
+	if (call->done)
+		call->tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 }
 
-/* Whether rel (locked) is the vault as created, so a direct write skips nothing. */
+/*
+ * Whether the domain's row this (sub)transaction locked is still there:
+ * the lock keeps other sessions from deleting it, not this transaction
+ * (which may have deleted or renamed it since).
+ */
 static bool
-vault_is_plain(Relation rel)
+domain_row_live(const Domain *d)
+{
+	Relation	rel = table_open(d->domains, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	ItemPointerData tid = d->locked_tid;
+	bool		live = table_tuple_fetch_row_version(rel, &tid, SnapshotSelf, slot);
+
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return live;
+}
+
+/* Whether created_at's default (nodeToString form) is now(); the last one seen is remembered. */
+static bool
+default_is_now(const char *adbin)
+{
+	static char *known = NULL;	/* in TopMemoryContext */
+	Node	   *expr;
+
+	if (known && strcmp(known, adbin) == 0)
+		return true;
+	expr = stringToNode(adbin);
+	if (!IsA(expr, FuncExpr) || ((FuncExpr *) expr)->funcid != F_NOW)
+		return false;
+	if (known)
+		pfree(known);
+	known = MemoryContextStrdup(TopMemoryContext, adbin);
+	return true;
+}
+
+/*
+ * Whether rel (locked) is the vault as created, so that a direct write
+ * skips nothing the SQL insert would do: its columns and their NOT NULL
+ * marks, created_at defaulting to now(), no CHECK constraint, generated
+ * column, rule or forced row security, one foreign key (domain to
+ * token_domains, the one the caller's domain-row lock stands for), no
+ * trigger on INSERT but that key's own check, and INSERT granted to its
+ * owner, as whom the SQL insert runs.
+ */
+static bool
+vault_is_plain(const Domain *d, Relation rel)
 {
 	static const char *const names[Natts_vault] = {"domain", "token", "fingerprint", "value", "created_at"};
 	static const Oid types[Natts_vault] = {TEXTOID, TEXTOID, BYTEAOID, InvalidOid, TIMESTAMPTZOID};
+	static const bool notnull[Natts_vault] = {true, true, false, true, true};
 	TupleDesc	desc = RelationGetDescr(rel);
+	TupleConstr *constr = desc->constr;
+	Oid			fkey = InvalidOid;
+	ListCell   *lc;
 
-	if (desc->natts != Natts_vault || rel->rd_rel->relforcerowsecurity)
+	if (desc->natts != Natts_vault || rel->rd_rel->relforcerowsecurity || rel->rd_rules != NULL)
 		return false;
 	for (int i = 0; i < Natts_vault; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
 		if (att->attisdropped || strcmp(NameStr(att->attname), names[i]) != 0 ||
-			(OidIsValid(types[i]) ? att->atttypid != types[i] : att->attlen != -1))
+			(OidIsValid(types[i]) ? att->atttypid != types[i] : att->attlen != -1) ||
+			att->attnotnull != notnull[i])
 			return false;
 	}
-	if (desc->constr && (desc->constr->num_check > 0 || desc->constr->has_generated_stored))
+	if (constr == NULL || constr->num_check > 0 || constr->has_generated_stored)
 		return false;
+	for (int i = 0;; i++)
+	{
+		if (i == constr->num_defval)
+			return false;		/* created_at has no default */
+		if (constr->defval[i].adnum == Anum_vault_created_at)
+		{
+			if (!default_is_now(constr->defval[i].adbin))
+				return false;
+			break;
+		}
+	}
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
+
+		if (OidIsValid(fkey) || fk->confrelid != d->domains || fk->nkeys != 1 ||
+			fk->conkey[0] != Anum_vault_domain)
+			return false;
+		fkey = fk->conoid;
+	}
 	if (rel->trigdesc)
 		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
 		{
 			Trigger    *t = &rel->trigdesc->triggers[i];
 
-			if (!t->tgisinternal ||
-				(t->tgfoid != F_RI_FKEY_CHECK_INS && t->tgfoid != F_RI_FKEY_CHECK_UPD))
+			/* triggers on other events (a referencing table's keys) do not fire here */
+			if (!TRIGGER_FOR_INSERT(t->tgtype))
+				continue;
+			if (!t->tgisinternal || t->tgconstraint != fkey || t->tgfoid != F_RI_FKEY_CHECK_INS)
 				return false;
 		}
-	return true;
+	return pg_class_aclcheck(RelationGetRelid(rel), rel->rd_rel->relowner, ACL_INSERT) == ACLCHECK_OK;
 }
 
 typedef enum DirectResult
@@ -250,7 +333,7 @@ insert_direct(const Domain *d, const char *token, const uint8 *fp, Datum sealed)
 	Relation	irels[VAULT_MAX_INDEXES];
 	IndexInfo  *infos[VAULT_MAX_INDEXES];
 	int			nidx = 0;
-	bool		plain = vault_is_plain(rel);
+	bool		plain = vault_is_plain(d, rel);
 	List	   *indexes = plain ? RelationGetIndexList(rel) : NIL;
 	ListCell   *lc;
 	TupleTableSlot *slot;
@@ -336,13 +419,15 @@ vault_insert(Domain *d, const char *token, const uint8 *fp, Datum sealed)
 	table_close(vault, NoLock);
 	if (d->direct && !XactReadOnly && !IsInParallelMode())
 	{
-		if (d->locked_lxid != MyProc->lxid || d->locked_subxid != GetCurrentSubTransactionId())
+		if (d->locked_lxid != MyProc->lxid || d->locked_subxid != GetCurrentSubTransactionId() ||
+			!domain_row_live(d))
 		{
 			as_owner(owner, lock_domain_sql, &call);
 			if (!call.done)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("token domain \"%s\" does not exist", d->name)));
+			d->locked_tid = call.tid;
 			d->locked_lxid = MyProc->lxid;
 			d->locked_subxid = GetCurrentSubTransactionId();
 		}

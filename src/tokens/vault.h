@@ -29,9 +29,11 @@ typedef struct Domain
 	Oid			vault_pkey;		/* (domain, token) */
 	Oid			vault_fp;		/* unique B-tree: the insert's arbiter */
 	Oid			vault_fp_hash;	/* hash index: lookups */
-	bool		direct;			/* vault is the table itself: inserts may skip SQL */
-	LocalTransactionId locked_lxid; /* the domain's row is key-share locked */
-	SubTransactionId locked_subxid; /* ... by this (sub)transaction */
+	Oid			domains;		/* phi_guard.token_domains */
+	bool		direct;			/* both are their own storage: inserts may skip SQL */
+	ItemPointerData locked_tid; /* the domain's row, key-share locked */
+	LocalTransactionId locked_lxid; /* ... by this (sub)transaction */
+	SubTransactionId locked_subxid;
 	uint64		key_generation; /* index key cached under keystore_generation */
 	uint64		key_context;	/* ... and context_generation (its tenant chooses it) */
 	const IndexKey *key;
