@@ -9,6 +9,15 @@
 --     domain, loaded beforehand);
 --   * phi_tokenize of 100,000 values seen for the first time (a new set of
 --     values in every round), inserting into a vault of 1M+ rows.
+-- Two references show what PostgreSQL itself pays for the same work, in
+-- the same rounds:
+--   * a nested-loop join of the 1M known fingerprints (a table in random
+--     order) with the vault: one index probe and heap fetch per row, the
+--     look-up a known value needs, minus everything phi_tokenize adds
+--     (measured over a count() of that table);
+--   * INSERT of 100,000 new rows into ref_vault, a copy of the vault with
+--     the same indexes (built from the vault once it is loaded, and growing
+--     alongside it): the index and heap work a first-time value needs.
 -- They run interleaved (A B C D A B C D ...), one warm-up round and 5 timed
 -- rounds inside one DO block timed with clock_timestamp(); the tables print
 -- the median of the 5 rounds.
@@ -66,6 +75,20 @@ CREATE INDEX patients_mrn_bidx ON patients (mrn_bidx);
 VACUUM ANALYZE patients;
 VACUUM ANALYZE phi_guard.token_vault;
 
+-- the references: the known fingerprints in random order, and a copy of
+-- the vault with the vault's indexes
+CREATE TABLE ref_fp AS
+  SELECT fingerprint AS fp FROM phi_guard.token_vault WHERE domain = 'bench_known' ORDER BY random();
+CREATE TABLE ref_vault AS SELECT * FROM phi_guard.token_vault;
+ALTER TABLE ref_vault ADD PRIMARY KEY (domain, token), ADD UNIQUE (fingerprint),
+  ALTER COLUMN created_at SET DEFAULT now();
+CREATE INDEX ref_vault_fingerprint_hash ON ref_vault USING hash (fingerprint);
+VACUUM ANALYZE ref_fp;
+VACUUM ANALYZE ref_vault;
+-- the probe reference is a nested loop over the vault's index
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+
 -- Sanity checks: 1M distinct tokens in the vault; a sample tokenizes to the
 -- stored token and detokenizes to its value; the blind index matches.
 DO $check$
@@ -100,11 +123,21 @@ INSERT INTO bench_case VALUES
  (3, 'tok_known', 'phi_tokenize, 1M values in the vault', 1000000,
   $q$SELECT count(phi_guard.phi_tokenize('patient-' || g, 'bench_known')) FROM generate_series(1, 1000000) g$q$),
  (4, 'tok_new',   'phi_tokenize, 100k first-time values', 100000,
-  $q$SELECT count(phi_guard.phi_tokenize('new-%s-' || g, 'bench_new')) FROM generate_series(1, 100000) g$q$);
+  $q$SELECT count(phi_guard.phi_tokenize('new-%s-' || g, 'bench_new')) FROM generate_series(1, 100000) g$q$),
+ (5, 'ref_scan',  'reference: count() of the 1M fingerprints', 1000000,
+  $q$SELECT count(fp) FROM ref_fp$q$),
+ (6, 'ref_probe', 'reference: PostgreSQL''s index probe + heap fetch per fingerprint', 1000000,
+  $q$SELECT count(v.token) FROM ref_fp f JOIN phi_guard.token_vault v ON v.fingerprint = f.fp$q$),
+ (7, 'ref_insert', 'reference: PostgreSQL''s INSERT of 100k rows into a copy of the vault', 100000,
+  $q$WITH i AS (INSERT INTO ref_vault (domain, token, fingerprint, value)
+                SELECT 'bench_ref', 'tok_' || md5('ref-%1$s-' || g), sha256(('ref-%1$s-' || g)::bytea),
+                       (SELECT value FROM ref_vault LIMIT 1)
+                  FROM generate_series(1, 100000) g RETURNING 1)
+    SELECT count(*) FROM i$q$);
 
 CREATE TEMP TABLE bench_time (id text, round int, ms float8);
 
-\warn '-- timing: 1 warm-up round + 5 interleaved rounds of 4 queries'
+\warn '-- timing: 1 warm-up round + 5 interleaved rounds of 7 queries'
 DO $bench$
 DECLARE
   cases bench_case[] := ARRAY(SELECT c FROM bench_case c ORDER BY ord);
@@ -139,6 +172,9 @@ BEGIN
   IF known <> 1000000 OR fresh <> 600000 THEN
     RAISE EXCEPTION 'vault rows: bench_known %, bench_new % (expected 1000000, 600000)', known, fresh;
   END IF;
+  IF (SELECT count(*) FROM ref_vault WHERE domain = 'bench_ref') <> 600000 THEN
+    RAISE EXCEPTION 'ref_vault: the reference inserts did not all go in';
+  END IF;
 END
 $grew$;
 
@@ -154,7 +190,8 @@ INSERT INTO bench_explain VALUES
   ('detokenize', format($q$SELECT value FROM phi_guard.token_vault WHERE domain = 'bench_known' AND token = %L$q$, :'sample_token')),
   ('tokenize',   format($q$SELECT token FROM phi_guard.token_vault WHERE fingerprint = %L::bytea$q$,
                         (SELECT fingerprint FROM phi_guard.token_vault WHERE domain = 'bench_known' AND token = :'sample_token'))),
-  ('blind',      $q$SELECT id FROM patients WHERE mrn_bidx = phi_guard.phi_blind_index('patient-424242', 'bench') AND phi_guard.phi_decrypt(mrn) = 'patient-424242'$q$);
+  ('blind',      $q$SELECT id FROM patients WHERE mrn_bidx = phi_guard.phi_blind_index('patient-424242', 'bench') AND phi_guard.phi_decrypt(mrn) = 'patient-424242'$q$),
+  ('reference probe', $q$SELECT count(v.token) FROM ref_fp f JOIN phi_guard.token_vault v ON v.fingerprint = f.fp$q$);
 DO $plans$
 DECLARE
   e    record;
@@ -260,7 +297,10 @@ WITH v AS (
   SELECT max(med) FILTER (WHERE id = 'bare')      AS bare,
          max(med) FILTER (WHERE id = 'blind')     AS blind,
          max(med) FILTER (WHERE id = 'tok_known') AS tok_known,
-         max(med) FILTER (WHERE id = 'tok_new')   AS tok_new
+         max(med) FILTER (WHERE id = 'tok_new')   AS tok_new,
+         max(med) FILTER (WHERE id = 'ref_scan')  AS ref_scan,
+         max(med) FILTER (WHERE id = 'ref_probe') AS ref_probe,
+         max(med) FILTER (WHERE id = 'ref_insert') AS ref_insert
     FROM bench_median
 ), l AS (
   SELECT max(med) FILTER (WHERE kind = 'detokenize') AS detok,
@@ -288,7 +328,11 @@ WITH v AS (
       (6, 'blind index search: plan uses patients_mrn_bidx',
           CASE WHEN blind_index THEN 'index scan' ELSE 'no index scan' END, 'index scan', blind_index),
       (7, 'blind index search: single lookup, median',
-          round(blind_lookup::numeric, 3)::text || ' ms', '< 1 ms', blind_lookup < 1)
+          round(blind_lookup::numeric, 3)::text || ' ms', '< 1 ms', blind_lookup < 1),
+      (8, 'reference: PostgreSQL''s index probe + heap fetch per known fingerprint',
+          round(((ref_probe - ref_scan) / 1e6 * 1000)::numeric, 3)::text || ' µs', '-', NULL),
+      (9, 'reference: PostgreSQL''s INSERT per row into a copy of the vault',
+          round((ref_insert / 1e5 * 1000)::numeric, 2)::text || ' µs', '-', NULL)
     ) AS x(ord, metric, measured, target, ok)
 )
 SELECT metric, measured, target,
