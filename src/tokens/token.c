@@ -95,6 +95,7 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 	Datum		values[1];
 	bool		isnull;
 	int			level;
+	Oid			nsp;
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -130,9 +131,10 @@ domain_for_call(FunctionCallInfo fcinfo, int argno)
 	d->vault_pkey = catalog_relid_required("token_vault_pkey", "token vault");
 	d->vault_fp = catalog_relid_required("token_vault_fingerprint_key", "token vault");
 	d->vault_fp_hash = catalog_relid_required("token_vault_fingerprint_hash", "token vault");
-	/* not Citus shards: writes may skip SQL (vault.c) */
-	d->domains = get_relname_relid("token_domains", get_namespace_oid("phi_guard", false));
-	d->direct = d->vault == get_relname_relid("token_vault", get_namespace_oid("phi_guard", false)) &&
+	/* not Citus shards (catalog_relid gives their storage): writes may skip SQL (vault.c) */
+	nsp = get_namespace_oid("phi_guard", false);
+	d->domains = get_relname_relid("token_domains", nsp);
+	d->direct = d->vault == get_relname_relid("token_vault", nsp) &&
 		d->domains == catalog_relid("token_domains");
 	d->locked_lxid = InvalidLocalTransactionId;
 	d->key = NULL;
@@ -216,6 +218,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 	int			len;
 	uint8		fp[PHIC_HMAC_LEN];
 	Datum		sealed = (Datum) 0;	/* encrypted value, made once */
+	bytea	   *fpb = NULL;		/* fp as stored, deterministic domains only */
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -251,8 +254,12 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 	if (d->deterministic)
 	{
 		bool		found;
-		Datum		fpd = PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN));
-		Datum		tok = vault_lookup(d, true, fpd, Anum_vault_token, false, &found);
+		Datum		fpd;
+		Datum		tok;
+
+		fpb = bytes_datum(fp, PHIC_HMAC_LEN);
+		fpd = PointerGetDatum(fpb);
+		tok = vault_lookup(d, true, fpd, Anum_vault_token, false, &found);
 
 		/*
 		 * Not visible to this statement: also look with the latest snapshot,
@@ -294,7 +301,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 			continue;
 		if (sealed == (Datum) 0)
 			sealed = PointerGetDatum(crypto_encrypt_text(d->key_name, value, len, vault_aad(d)));
-		result = vault_insert(d, token, d->deterministic ? fp : NULL, sealed);
+		result = vault_insert(d, token, fpb, sealed);
 		pfree(seed);
 		if (result)
 			PG_RETURN_DATUM(reveal_token(d, PointerGetDatum(result)));
@@ -302,8 +309,7 @@ phi_guard_tokenize(PG_FUNCTION_ARGS)
 		{
 			/* someone else may have stored this very value meanwhile */
 			bool		found;
-			Datum		tok = vault_lookup(d, true, PointerGetDatum(bytes_datum(fp, PHIC_HMAC_LEN)),
-										   Anum_vault_token, true, &found);
+			Datum		tok = vault_lookup(d, true, PointerGetDatum(fpb), Anum_vault_token, true, &found);
 
 			if (found)
 				PG_RETURN_DATUM(reveal_token(d, tok));

@@ -118,7 +118,7 @@ typedef struct OwnerCall
 {
 	const Domain *d;
 	const char *token;
-	const uint8 *fp;
+	bytea	   *fp;
 	Datum		sealed;
 	bool		done;			/* the row went in / the domain's row is locked */
 	ItemPointerData tid;		/* the domain's row, when locked */
@@ -131,12 +131,15 @@ typedef struct OwnerCall
  * pg_temp) can run with the owner's rights.
  */
 static void
-as_owner(Oid owner, void (*fn) (OwnerCall *), OwnerCall *call)
+as_owner(void (*fn) (OwnerCall *), OwnerCall *call)
 {
+	Relation	vault = table_open(call->d->vault, AccessShareLock);
+	Oid			owner = vault->rd_rel->relowner;
 	Oid			save_user;
 	int			save_sec;
 	int			save_nestlevel;
 
+	table_close(vault, NoLock);
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -172,7 +175,7 @@ insert_sql(OwnerCall *call)
 	table_close(vault, AccessShareLock);
 	values[0] = CStringGetTextDatum(call->d->name);
 	values[1] = CStringGetTextDatum(call->token);
-	values[2] = call->fp ? PointerGetDatum(cstring_to_text_with_len((const char *) call->fp, PHIC_HMAC_LEN)) : (Datum) 0;
+	values[2] = PointerGetDatum(call->fp);
 	values[3] = call->sealed;
 	SPI_connect();
 	/* the plan names the phi_ciphertext type by OID: redo it if that changed */
@@ -327,7 +330,7 @@ typedef enum DirectResult
  * domain row's lock.
  */
 static DirectResult
-insert_direct(const Domain *d, const char *token, const uint8 *fp, Datum sealed)
+insert_direct(const Domain *d, const char *token, bytea *fp, Datum sealed)
 {
 	Relation	rel = table_open(d->vault, RowExclusiveLock);
 	Relation	irels[VAULT_MAX_INDEXES];
@@ -371,8 +374,7 @@ insert_direct(const Domain *d, const char *token, const uint8 *fp, Datum sealed)
 	ExecClearTuple(slot);
 	slot->tts_values[Anum_vault_domain - 1] = CStringGetTextDatum(d->name);
 	slot->tts_values[Anum_vault_token - 1] = CStringGetTextDatum(token);
-	slot->tts_values[Anum_vault_fingerprint - 1] =
-		fp ? PointerGetDatum(cstring_to_text_with_len((const char *) fp, PHIC_HMAC_LEN)) : (Datum) 0;
+	slot->tts_values[Anum_vault_fingerprint - 1] = PointerGetDatum(fp);
 	slot->tts_values[Anum_vault_value - 1] = sealed;
 	slot->tts_values[Anum_vault_created_at - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	memset(slot->tts_isnull, false, Natts_vault * sizeof(bool));
@@ -410,19 +412,16 @@ insert_direct(const Domain *d, const char *token, const uint8 *fp, Datum sealed)
 }
 
 text *
-vault_insert(Domain *d, const char *token, const uint8 *fp, Datum sealed)
+vault_insert(Domain *d, const char *token, bytea *fp, Datum sealed)
 {
-	Relation	vault = table_open(d->vault, AccessShareLock);
-	Oid			owner = vault->rd_rel->relowner;
 	OwnerCall	call = {d, token, fp, sealed, false};
 
-	table_close(vault, NoLock);
 	if (d->direct && !XactReadOnly && !IsInParallelMode())
 	{
 		if (d->locked_lxid != MyProc->lxid || d->locked_subxid != GetCurrentSubTransactionId() ||
 			!domain_row_live(d))
 		{
-			as_owner(owner, lock_domain_sql, &call);
+			as_owner(lock_domain_sql, &call);
 			if (!call.done)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -443,7 +442,7 @@ vault_insert(Domain *d, const char *token, const uint8 *fp, Datum sealed)
 		}
 	}
 	call.done = false;
-	as_owner(owner, insert_sql, &call);
+	as_owner(insert_sql, &call);
 	/* allocated here, not in SPI's memory, which SPI_finish released */
 	return call.done ? cstring_to_text(token) : NULL;
 }

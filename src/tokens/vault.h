@@ -54,10 +54,10 @@ extern Datum vault_lookup(const Domain *d, bool by_fingerprint, Datum key, AttrN
 						  bool latest, bool *found);
 
 /*
- * Store (token, fp or NULL, sealed value) in d's domain as the vault's
- * owner; the token when it went in, NULL when a row with that token or
- * fingerprint is already there.
+ * Store (token, fingerprint fp or NULL, sealed value) in d's domain for
+ * the vault's owner; the token when it went in, NULL when a row with that
+ * token or fingerprint is already there.
  */
-extern text *vault_insert(Domain *d, const char *token, const uint8 *fp, Datum sealed);
+extern text *vault_insert(Domain *d, const char *token, bytea *fp, Datum sealed);
 
 #endif
